@@ -1,0 +1,65 @@
+/* Sparse MLA attention: decode over paged FP8 caches and prefill over a bf16 KV tensor.
+ * Included by mla.h. SPEC sections 3 and 4. */
+#ifndef MLA_MLA_ATTENTION_H_
+#define MLA_MLA_ATTENTION_H_
+
+#include "mla/mla_core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Sparse decode (FlashMLA flash_mla_with_kvcache with indices). Tensors the call does not use
+ * are NULL. An index < 0 or >= the cache's slot count, or at a position >= its length, is
+ * skipped and never read. Rows with no valid key get out = 0 and lse = +inf. */
+typedef struct mla_sparse_decode_args {
+  const mla_tensor* q;                 /* bf16 [b, s_q, h_q, d_qk]; d_qk 576 (V32) or 512 (V40) */
+  const mla_kv_cache* kv;              /* main cache */
+  const mla_tensor* indices;           /* int32 [b, s_q, topk] slots of kv */
+  const mla_tensor* topk_length;       /* int32 [b] or NULL: keys of indices used per batch */
+  const mla_kv_cache* extra_kv;        /* NULL, or a second cache of the same format */
+  const mla_tensor* extra_indices;     /* int32 [b, s_q, extra_topk], with extra_kv */
+  const mla_tensor* extra_topk_length; /* int32 [b] or NULL */
+  const mla_tensor* attn_sink;         /* fp32 [h_q] or NULL */
+  float softmax_scale;                 /* 0: d_qk^-0.5 */
+  const mla_tensor* out;               /* bf16 [b, s_q, h_q, 512] */
+  const mla_tensor* lse;               /* fp32 [b, h_q, s_q], natural log, without the sink */
+} mla_sparse_decode_args;
+
+/* Bytes of workspace mla_sparse_decode needs for these arguments on this context: scratch
+ * of the host backend on a CPU context, of the native kernels on a GPU context (the device
+ * reference needs none). Depends on shapes only, never on tensor contents. The workspace
+ * is 16-byte aligned memory of the context's device. */
+MLA_API mla_status mla_sparse_decode_workspace_size(mla_context ctx,
+                                                    const mla_sparse_decode_args* args,
+                                                    size_t* bytes);
+MLA_API mla_status mla_sparse_decode(mla_context ctx, const mla_sparse_decode_args* args,
+                                     void* workspace, size_t workspace_bytes, mla_stream stream);
+
+/* Sparse prefill (FlashMLA flash_mla_sparse_fwd). An index < 0 or >= s_kv, or at a position
+ * >= topk_length[t], is skipped. Rows with no valid key: out = 0, lse = +inf,
+ * max_logits = -inf. */
+typedef struct mla_sparse_prefill_args {
+  const mla_tensor* q;           /* bf16 [s_q, h_q, d_qk]; d_qk 576 or 512 */
+  const mla_tensor* kv;          /* bf16 [s_kv, 1, d_qk]; V is the first 512 columns */
+  const mla_tensor* indices;     /* int32 [s_q, 1, topk] */
+  const mla_tensor* topk_length; /* int32 [s_q] or NULL */
+  const mla_tensor* attn_sink;   /* fp32 [h_q] or NULL */
+  float softmax_scale;           /* 0: d_qk^-0.5 */
+  const mla_tensor* out;         /* bf16 [s_q, h_q, 512] */
+  const mla_tensor* max_logits;  /* fp32 [s_q, h_q] */
+  const mla_tensor* lse;         /* fp32 [s_q, h_q] */
+} mla_sparse_prefill_args;
+
+/* Bytes of workspace mla_sparse_prefill needs on this context (shapes only). */
+MLA_API mla_status mla_sparse_prefill_workspace_size(mla_context ctx,
+                                                     const mla_sparse_prefill_args* args,
+                                                     size_t* bytes);
+MLA_API mla_status mla_sparse_prefill(mla_context ctx, const mla_sparse_prefill_args* args,
+                                      void* workspace, size_t workspace_bytes, mla_stream stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MLA_MLA_ATTENTION_H_ */

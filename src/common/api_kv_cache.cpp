@@ -1,0 +1,86 @@
+// C entry points of the cache store and gather, and their descriptions for the dispatcher.
+#include "arg_check.h"
+#include "device/kernels.h"
+#include "dispatch.h"
+#include "host/host_ops.h"
+#include "validate.h"
+
+namespace mla {
+namespace {
+
+struct KvStoreOp {
+  using Problem = KvStoreProblem;
+  static constexpr const char* kName = "kv_store";
+
+  static size_t host_workspace(const Problem&, int) { return 0; }
+  static mla_status host(const Problem& p, void*, int threads) { return host::kv_store(p, threads); }
+#if MLA_WITH_GPU
+  static mla_status reference(const Problem& p, mla_stream s) {
+    return gpu::reference_kv_store(p, s);
+  }
+#endif
+  static bool native_covers(const Problem&) { return false; }
+  static size_t native_workspace(const Problem&) { return 0; }
+  static mla_status native(const Problem&, void*, mla_stream) {
+    return fail(MLA_STATUS_NOT_SUPPORTED, "kv_store: no native kernel");
+  }
+  static void buffers(Problem& p, std::vector<Buffer>* b) {
+    const int d = kv_row_dim(p.kv.format);
+    b->push_back(make_buffer(p.k, extent({{p.n, p.k_s}}, d, 2), Role::In, "k"));
+    b->push_back(make_buffer(p.slots.data, extent({{p.n, p.slots.stride}}, 1, p.slots.wide ? 8 : 4),
+                             Role::In, "slots"));
+    b->push_back(make_buffer(p.kv.data, p.kv.bytes(), Role::InOut, "kv"));
+  }
+};
+
+struct KvGatherOp {
+  using Problem = KvGatherProblem;
+  static constexpr const char* kName = "kv_gather";
+
+  static size_t host_workspace(const Problem&, int) { return 0; }
+  static mla_status host(const Problem& p, void*, int threads) {
+    return host::kv_gather(p, threads);
+  }
+#if MLA_WITH_GPU
+  static mla_status reference(const Problem& p, mla_stream s) {
+    return gpu::reference_kv_gather(p, s);
+  }
+#endif
+  static bool native_covers(const Problem&) { return false; }
+  static size_t native_workspace(const Problem&) { return 0; }
+  static mla_status native(const Problem&, void*, mla_stream) {
+    return fail(MLA_STATUS_NOT_SUPPORTED, "kv_gather: no native kernel");
+  }
+  static void buffers(Problem& p, std::vector<Buffer>* b) {
+    const int d = kv_row_dim(p.kv.format);
+    b->push_back(make_buffer(p.kv.data, p.kv.bytes(), Role::In, "kv"));
+    b->push_back(make_buffer(p.slots.data, extent({{p.t, p.slots.stride}}, 1, p.slots.wide ? 8 : 4),
+                             Role::In, "slots"));
+    b->push_back(make_buffer(p.out, extent({{p.t, p.out_s}}, d, 2), Role::Out, "out", Elem::Bf16));
+  }
+};
+
+}  // namespace
+}  // namespace mla
+
+extern "C" {
+
+mla_status mla_kv_store(mla_context ctx, const mla_kv_store_args* args, mla_stream stream) {
+  using namespace mla;
+  MLA_TRY(check_context(ctx));
+  KvStoreProblem p;
+  MLA_TRY(validate(args, &p));
+  if (p.n == 0) return MLA_STATUS_SUCCESS;
+  return run<KvStoreOp>(*ctx, p, nullptr, 0, stream);
+}
+
+mla_status mla_kv_gather(mla_context ctx, const mla_kv_gather_args* args, mla_stream stream) {
+  using namespace mla;
+  MLA_TRY(check_context(ctx));
+  KvGatherProblem p;
+  MLA_TRY(validate(args, &p));
+  if (p.t == 0) return MLA_STATUS_SUCCESS;
+  return run<KvGatherOp>(*ctx, p, nullptr, 0, stream);
+}
+
+}  // extern "C"

@@ -1,0 +1,151 @@
+#include "arg_check.h"
+
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <string>
+
+namespace mla {
+
+TensorCheck::TensorCheck(const char* name, const mla_tensor* t, bool optional)
+    : name_(name), t_(t) {
+  if (t == nullptr) {
+    if (!optional) fail_with(MLA_STATUS_INVALID_ARGUMENT, "is required but NULL");
+    return;
+  }
+  if (t->ndim < 1 || t->ndim > MLA_MAX_DIMS) {
+    fail_with(MLA_STATUS_INVALID_ARGUMENT, "ndim %d is outside [1, %d]", int(t->ndim),
+              MLA_MAX_DIMS);
+    return;
+  }
+  int64_t numel = 1;
+  for (int i = 0; i < t->ndim; ++i) {
+    if (t->shape[i] < 0) {
+      fail_with(MLA_STATUS_INVALID_ARGUMENT, "shape[%d] is negative (%lld)", i,
+                (long long)t->shape[i]);
+      return;
+    }
+    if (t->strides[i] < 0) {
+      fail_with(MLA_STATUS_INVALID_ARGUMENT, "strides[%d] is negative (%lld)", i,
+                (long long)t->strides[i]);
+      return;
+    }
+    numel *= t->shape[i];
+  }
+  if (t->data == nullptr && numel > 0) {
+    fail_with(MLA_STATUS_INVALID_ARGUMENT, "data is NULL");
+    return;
+  }
+  type_ = dtype_of(t->dtype);
+}
+
+TensorCheck& TensorCheck::fail_with(mla_status s, const char* fmt, ...) {
+  if (!ok()) return *this;
+  char buf[768];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  status_ = fail(s, "%s: %s", name_, buf);
+  return *this;
+}
+
+TensorCheck& TensorCheck::dtype(DType want) {
+  if (ok() && present() && type_ != want)
+    fail_with(MLA_STATUS_INVALID_ARGUMENT, "dtype must be %s, got %s", dtype_name(want),
+              dtype_name(type_));
+  return *this;
+}
+
+TensorCheck& TensorCheck::dtype(DType a, DType b) {
+  if (ok() && present() && type_ != a && type_ != b)
+    fail_with(MLA_STATUS_INVALID_ARGUMENT, "dtype must be %s or %s, got %s", dtype_name(a),
+              dtype_name(b), dtype_name(type_));
+  return *this;
+}
+
+TensorCheck& TensorCheck::ndim(int n) {
+  if (ok() && present() && t_->ndim != n)
+    fail_with(MLA_STATUS_INVALID_ARGUMENT, "must have %d dimensions, got %d", n, int(t_->ndim));
+  return *this;
+}
+
+TensorCheck& TensorCheck::dim(int i, int64_t want, const char* what) {
+  if (ok() && present() && t_->shape[i] != want)
+    fail_with(MLA_STATUS_INVALID_ARGUMENT, "shape[%d] (%s) must be %lld, got %lld", i, what,
+              (long long)want, (long long)t_->shape[i]);
+  return *this;
+}
+
+TensorCheck& TensorCheck::dim_at_least(int i, int64_t min, const char* what) {
+  if (ok() && present() && t_->shape[i] < min)
+    fail_with(MLA_STATUS_INVALID_ARGUMENT, "shape[%d] (%s) must be at least %lld, got %lld", i,
+              what, (long long)min, (long long)t_->shape[i]);
+  return *this;
+}
+
+TensorCheck& TensorCheck::unit_last_stride() {
+  if (ok() && present()) {
+    const int last = t_->ndim - 1;
+    if (t_->shape[last] > 1 && t_->strides[last] != 1)
+      fail_with(MLA_STATUS_INVALID_ARGUMENT, "the last dimension must be contiguous (stride 1),"
+                " got stride %lld", (long long)t_->strides[last]);
+  }
+  return *this;
+}
+
+mla_status check_kv_cache(const char* name, const mla_kv_cache* c, KvCacheView* view) {
+  if (c == nullptr) return fail(MLA_STATUS_INVALID_ARGUMENT, "%s: is required but NULL", name);
+  if (c->format != int32_t(KvFormat::V32) && c->format != int32_t(KvFormat::V40))
+    return fail(MLA_STATUS_INVALID_ARGUMENT, "%s.format %d is not MLA_KV_FORMAT_V32 (1) or"
+                " MLA_KV_FORMAT_V40 (2)", name, int(c->format));
+  if (c->fp8 != int32_t(Fp8::E4M3FN) && c->fp8 != int32_t(Fp8::E4M3FNUZ))
+    return fail(MLA_STATUS_INVALID_ARGUMENT, "%s.fp8 %d is not MLA_FP8_E4M3FN (1) or"
+                " MLA_FP8_E4M3FNUZ (2)", name, int(c->fp8));
+  if (c->page_size < 1)
+    return fail(MLA_STATUS_INVALID_ARGUMENT, "%s.page_size must be at least 1, got %lld", name,
+                (long long)c->page_size);
+  if (c->num_pages < 1)
+    return fail(MLA_STATUS_INVALID_ARGUMENT, "%s.num_pages must be at least 1, got %lld", name,
+                (long long)c->num_pages);
+  if (c->data == nullptr) return fail(MLA_STATUS_INVALID_ARGUMENT, "%s.data is NULL", name);
+  if (reinterpret_cast<uintptr_t>(c->data) % 16 != 0)
+    return fail(MLA_STATUS_MISALIGNED, "%s.data %p is not 16-byte aligned", name, c->data);
+  const KvFormat format = KvFormat(c->format);
+  const int64_t page_bytes = kv_page_bytes(format, c->page_size);
+  const int64_t stride = c->page_stride_bytes == 0 ? page_bytes : c->page_stride_bytes;
+  if (stride < page_bytes)
+    return fail(MLA_STATUS_INVALID_ARGUMENT, "%s.page_stride_bytes %lld is less than one page"
+                " of %lld tokens (%lld bytes)", name, (long long)stride,
+                (long long)c->page_size, (long long)page_bytes);
+  if (stride % 16 != 0)
+    return fail(MLA_STATUS_MISALIGNED, "%s.page_stride_bytes %lld is not a multiple of 16",
+                name, (long long)stride);
+  view->data = static_cast<uint8_t*>(c->data);
+  view->format = format;
+  view->fp8 = Fp8(c->fp8);
+  view->page_size = c->page_size;
+  view->num_pages = c->num_pages;
+  view->page_stride = stride;
+  return MLA_STATUS_SUCCESS;
+}
+
+mla_status resolve_softmax_scale(float given, int64_t d_qk, float* scale) {
+  if (!std::isfinite(given))
+    return fail(MLA_STATUS_INVALID_ARGUMENT, "softmax_scale must be finite (0 selects"
+                " d_qk^-0.5), got %g", double(given));
+  *scale = given == 0.0f ? float(1.0 / std::sqrt(double(d_qk))) : given;
+  return MLA_STATUS_SUCCESS;
+}
+
+int64_t extent_bytes(const mla_tensor* t, int elem_bytes) {
+  if (t == nullptr) return 0;
+  int64_t last = 0;
+  for (int i = 0; i < t->ndim; ++i) {
+    if (t->shape[i] == 0) return 0;
+    last += (t->shape[i] - 1) * t->strides[i];
+  }
+  return (last + 1) * elem_bytes;
+}
+
+}  // namespace mla

@@ -1,0 +1,18 @@
+// Entry points of the device kernels, defined once per vendor by the translation units in
+// src/cuda and src/hip that instantiate the shared templates of src/common/device.
+// Only GPU builds (MLA_WITH_GPU) define them.
+#pragma once
+
+#include "../attention_problem.h"
+#include "../kv_cache_problem.h"
+#include "mla/mla_core.h"
+
+namespace mla::gpu {
+
+// Device reference: simple kernels for any shape.
+mla_status reference_sparse_decode(const SparseDecodeProblem& p, mla_stream stream);
+mla_status reference_sparse_prefill(const SparsePrefillProblem& p, mla_stream stream);
+mla_status reference_kv_store(const KvStoreProblem& p, mla_stream stream);
+mla_status reference_kv_gather(const KvGatherProblem& p, mla_stream stream);
+
+}  // namespace mla::gpu

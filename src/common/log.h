@@ -1,0 +1,11 @@
+// Logging to stderr, filtered by MLA_LOG_LEVEL (off, error, warn, info, debug; default warn).
+#pragma once
+
+namespace mla {
+
+enum class LogLevel { Off = 0, Error = 1, Warn = 2, Info = 3, Debug = 4 };
+
+LogLevel log_level();
+void log(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
+}  // namespace mla
