@@ -22,13 +22,14 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 uint64_t fresh_seed();
 struct Rng {
   explicit Rng(uint64_t seed) : gen(seed) {}
-  double normal() { return std::normal_distribution<double>(0.0, 1.0)(gen); }
+  double normal() { return nd(gen); }
   double uniform(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(gen); }
   int64_t integer(int64_t lo, int64_t hi) {  // inclusive
     return std::uniform_int_distribution<int64_t>(lo, hi)(gen);
   }
   bool chance(double p) { return uniform(0.0, 1.0) < p; }
   std::mt19937_64 gen;
+  std::normal_distribution<double> nd{0.0, 1.0};
 };
 
 // ---- Plain numeric references. ----
@@ -65,6 +66,17 @@ mla_dtype dt_i64();
 struct Tensor {
   Tensor() = default;
   Tensor(mla_dtype dt, std::vector<int64_t> shape, std::vector<int64_t> pad = {});
+  // Copies own their bytes: the descriptor is re-pointed at the copy.
+  Tensor(const Tensor& o) : desc(o.desc), bytes(o.bytes), elem(o.elem) { desc.data = bytes.data(); }
+  Tensor& operator=(const Tensor& o) {
+    desc = o.desc;
+    bytes = o.bytes;
+    elem = o.elem;
+    desc.data = bytes.data();
+    return *this;
+  }
+  Tensor(Tensor&&) = default;
+  Tensor& operator=(Tensor&&) = default;
   mla_tensor desc;
   Bytes bytes;
   int elem = 0;
@@ -132,7 +144,13 @@ constexpr Tol kPrefillStat{1e-6, 2.01 / 65536, -1.0};
 class Checker {
  public:
   Checker(const char* what, Tol tol) : what_(what), tol_(tol) {}
-  void add(double a, double r, const std::string& where);
+  // where() names the element; it is called only for the first failure.
+  template <class Where>
+  void add(double a, double r, const Where& where) {
+    if (!add(a, r) && bad_ == 1) first_bad_ = where() + ": got " + std::to_string(a) +
+                                             ", expected " + std::to_string(r);
+  }
+  bool add(double a, double r);  // false if beyond tolerance
   ::testing::AssertionResult result() const;
 
  private:
