@@ -44,44 +44,7 @@ Tensor lengths_tensor(Rng& rng, int64_t n, int64_t max, bool strided) {
   return t;
 }
 
-// Elements of t at logical positions, in flat element offsets.
-std::vector<bool> logical_mask(const Tensor& t) {
-  const int64_t total = int64_t(t.bytes.size()) / t.elem;
-  std::vector<bool> mask(size_t(total), false);
-  std::vector<int64_t> idx(size_t(t.desc.ndim), 0);
-  int64_t numel = 1;
-  for (int i = 0; i < t.desc.ndim; ++i) numel *= t.desc.shape[i];
-  for (int64_t n = 0; n < numel; ++n) {
-    int64_t off = 0, rem = n;
-    for (int i = t.desc.ndim - 1; i >= 0; --i) {
-      off += (rem % t.desc.shape[i]) * t.desc.strides[i];
-      rem /= t.desc.shape[i];
-    }
-    mask[size_t(off)] = true;
-  }
-  return mask;
-}
-
 }  // namespace
-
-Tensor strided_vector(mla_dtype dt, int64_t n, int64_t stride) {
-  Tensor t(dt, {n, stride});
-  t.desc.ndim = 1;
-  t.desc.shape[0] = n;
-  t.desc.strides[0] = stride;
-  return t;
-}
-
-bool gaps_poisoned(const Tensor& t) {
-  const std::vector<bool> mask = logical_mask(t);
-  const uint8_t* p = t.bytes.data();
-  for (size_t e = 0; e < mask.size(); ++e) {
-    if (mask[e]) continue;
-    for (int b = 0; b < t.elem; ++b)
-      if (p[e * size_t(t.elem) + size_t(b)] != ((b % 2 == 0) ? 0xC1 : 0x7F)) return false;
-  }
-  return true;
-}
 
 // ---- decode ----
 

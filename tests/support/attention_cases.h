@@ -66,9 +66,4 @@ std::unique_ptr<PrefillCase> make_prefill_case(const PrefillSpec& spec, Rng& rng
 ::testing::AssertionResult check_prefill(const PrefillCase& c, const Tensor& out,
                                          const Tensor& max_logits, const Tensor& lse);
 
-// A 1-D tensor of n elements with the given element stride.
-Tensor strided_vector(mla_dtype dt, int64_t n, int64_t stride);
-// True if every element of t outside its logical shape still holds the poison pattern.
-bool gaps_poisoned(const Tensor& t);
-
 }  // namespace mlatest

@@ -93,13 +93,23 @@ struct Tensor {
   const mla_tensor* ptr() const { return &desc; }
 };
 
+// A 1-D tensor of n elements with the given element stride.
+Tensor strided_vector(mla_dtype dt, int64_t n, int64_t stride);
+
 // Poison pattern for outputs: NaN in bf16 (0x7FC1) and fp32 alike when read as either.
 void poison(Tensor& t);
+// True if every element of t outside its logical shape still holds the poison pattern.
+bool gaps_poisoned(const Tensor& t);
 bool unchanged(const Bytes& before, const Bytes& after);
 
 // ---- KV caches filled the way SPEC 8 asks: NaN in every unused slot. ----
 struct Cache {
   Cache(int format, bool fnuz, int64_t page_size, int64_t num_pages, int64_t extra_stride = 0);
+  Cache(const Cache& o) : desc(o.desc), bytes(o.bytes), format(o.format), fnuz(o.fnuz),
+      page_size(o.page_size), num_pages(o.num_pages), page_stride(o.page_stride) {
+    desc.data = bytes.data();
+  }
+  Cache& operator=(const Cache&) = delete;
   mla_kv_cache desc;
   Bytes bytes;
   int format;
