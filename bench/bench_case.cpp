@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <cstring>
 
 namespace bench {
 
@@ -94,7 +95,7 @@ void fill_cache(mla_context ctx, const mla_kv_cache& kv, int64_t slots, uint64_t
   DevBuf rows(ctx, size_t(chunk * d * 2));
   fill_bf16(rows, size_t(chunk * d), 0.1, 1e9, seed);
   DevBuf ids(ctx, size_t(chunk * 8));
-  std::vector<int64_t> host(size_t(chunk));
+  std::vector<int64_t> host(static_cast<size_t>(chunk));
   for (int64_t base = 0; base < slots; base += chunk) {
     const int64_t n = std::min(chunk, slots - base);
     for (int64_t i = 0; i < n; ++i) host[size_t(i)] = base + i;

@@ -165,7 +165,7 @@ class PrefillCase : public Case {
     fill_bf16(q_buf_, size_t(kSq * s_.h_q * d), 1.0, 1.0, 5);
     kv_buf_ = DevBuf(ctx, size_t(s_.s_kv * d * 2));
     fill_bf16(kv_buf_, size_t(s_.s_kv * d), 0.1, 1e9, 6);
-    std::vector<int32_t> idx(size_t(kSq * s_.topk));
+    std::vector<int32_t> idx(static_cast<size_t>(kSq * s_.topk));
     std::mt19937_64 gen(7);
     std::uniform_int_distribution<int32_t> u(0, int32_t(s_.s_kv - 1));
     for (auto& v : idx) v = u(gen);

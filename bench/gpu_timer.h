@@ -7,12 +7,14 @@
 
 namespace bench {
 
-// Median milliseconds of `reps` timed runs after `warmup` runs, each run timed by device
-// events on the default stream.
-double time_ms(const std::function<void()>& run, int warmup, int reps);
+// Milliseconds per call: the median over `reps` samples, each sample timing `inner`
+// back-to-back calls between two device events on the default stream (so launch gaps are
+// amortized), after `warmup` calls.
+double time_ms(const std::function<void()>& run, int warmup, int reps, int inner = 1);
 
-// Device-to-device copy of `bytes`: returns GB/s counting bytes read plus bytes written.
-double copy_ceiling_gbs(size_t bytes);
+// GB/s (bytes read + written) of device-to-device copies moving `bytes` in all (bytes / 2
+// copied), each call from another place of a 2 x 1 GiB pool so that no call hits in L2.
+double copy_gbs(size_t bytes, int inner);
 
 // bf16 n x n x n matrix product through the vendor BLAS on random data: TFLOP/s, or a
 // negative value when no BLAS is available for this vendor.

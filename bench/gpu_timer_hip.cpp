@@ -20,7 +20,7 @@
 
 namespace bench {
 
-double time_ms(const std::function<void()>& run, int warmup, int reps) {
+double time_ms(const std::function<void()>& run, int warmup, int reps, int inner) {
   for (int i = 0; i < warmup; ++i) run();
   BENCH_CHECK(hipDeviceSynchronize());
   hipEvent_t a, b;
@@ -29,12 +29,12 @@ double time_ms(const std::function<void()>& run, int warmup, int reps) {
   std::vector<float> ms;
   for (int i = 0; i < reps; ++i) {
     BENCH_CHECK(hipEventRecord(a, nullptr));
-    run();
+    for (int k = 0; k < inner; ++k) run();
     BENCH_CHECK(hipEventRecord(b, nullptr));
     BENCH_CHECK(hipEventSynchronize(b));
     float t = 0;
     BENCH_CHECK(hipEventElapsedTime(&t, a, b));
-    ms.push_back(t);
+    ms.push_back(t / float(inner));
   }
   (void)hipEventDestroy(a);
   (void)hipEventDestroy(b);
@@ -42,17 +42,25 @@ double time_ms(const std::function<void()>& run, int warmup, int reps) {
   return ms[ms.size() / 2];
 }
 
-double copy_ceiling_gbs(size_t bytes) {
-  void *src = nullptr, *dst = nullptr;
-  BENCH_CHECK(hipMalloc(&src, bytes));
-  BENCH_CHECK(hipMalloc(&dst, bytes));
-  BENCH_CHECK(hipMemset(src, 0x3c, bytes));
+double copy_gbs(size_t bytes, int inner) {
+  static const size_t kPool = size_t(1) << 30;
+  static char* src = nullptr;
+  static char* dst = nullptr;
+  if (src == nullptr) {
+    BENCH_CHECK(hipMalloc(reinterpret_cast<void**>(&src), kPool));
+    BENCH_CHECK(hipMalloc(reinterpret_cast<void**>(&dst), kPool));
+    BENCH_CHECK(hipMemset(src, 0x3c, kPool));
+  }
+  const size_t half = std::min(bytes / 2, kPool);
+  const size_t slots = std::max<size_t>(1, kPool / std::max<size_t>(half, 1));
+  size_t call = 0;
   const double ms = time_ms(
-      [&] { BENCH_CHECK(hipMemcpyAsync(dst, src, bytes, hipMemcpyDeviceToDevice, nullptr)); }, 3,
-      20);
-  (void)hipFree(src);
-  (void)hipFree(dst);
-  return 2.0 * double(bytes) / (ms * 1e-3) / 1e9;
+      [&] {
+        const size_t off = (call++ % slots) * half;
+        BENCH_CHECK(hipMemcpyAsync(dst + off, src + off, half, hipMemcpyDeviceToDevice, nullptr));
+      },
+      3, 10, inner);
+  return 2.0 * double(half) / (ms * 1e-3) / 1e9;
 }
 
 double matmul_ceiling_tflops(int) { return -1.0; }

@@ -8,6 +8,11 @@
 namespace mla {
 namespace {
 
+// True if bf16 rows starting at p, `stride` elements apart, all begin on 16 bytes.
+bool aligned16(const bf16_bits* p, int64_t stride) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0 && (stride * 2) % 16 == 0;
+}
+
 struct KvStoreOp {
   using Problem = KvStoreProblem;
   static constexpr const char* kName = "kv_store";
@@ -19,11 +24,14 @@ struct KvStoreOp {
     return gpu::reference_kv_store(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) { return false; }
+  // 16-byte rows of k: the native kernel moves them in 16-byte words.
+  static bool native_covers(const Problem& p) { return aligned16(p.k, p.k_s); }
   static size_t native_workspace(const Problem&) { return 0; }
-  static mla_status native(const Problem&, void*, mla_stream) {
-    return fail(MLA_STATUS_NOT_SUPPORTED, "kv_store: no native kernel");
+#if MLA_WITH_GPU
+  static mla_status native(const Problem& p, void*, mla_stream s) {
+    return gpu::native_kv_store(p, s);
   }
+#endif
   static void buffers(Problem& p, std::vector<Buffer>* b) {
     const int d = kv_row_dim(p.kv.format);
     b->push_back(make_buffer(p.k, extent({{p.n, p.k_s}}, d, 2), Role::In, "k"));
@@ -46,11 +54,13 @@ struct KvGatherOp {
     return gpu::reference_kv_gather(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) { return false; }
+  static bool native_covers(const Problem& p) { return aligned16(p.out, p.out_s); }
   static size_t native_workspace(const Problem&) { return 0; }
-  static mla_status native(const Problem&, void*, mla_stream) {
-    return fail(MLA_STATUS_NOT_SUPPORTED, "kv_gather: no native kernel");
+#if MLA_WITH_GPU
+  static mla_status native(const Problem& p, void*, mla_stream s) {
+    return gpu::native_kv_gather(p, s);
   }
+#endif
   static void buffers(Problem& p, std::vector<Buffer>* b) {
     const int d = kv_row_dim(p.kv.format);
     b->push_back(make_buffer(p.kv.data, p.kv.bytes(), Role::In, "kv"));

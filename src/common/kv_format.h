@@ -26,8 +26,16 @@ struct KvCacheView {
   MLA_HD int64_t num_slots() const { return num_pages * page_size; }
   MLA_HD bool valid_slot(int64_t slot) const { return slot >= 0 && slot < num_slots(); }
   MLA_HD int64_t bytes() const { return num_pages * page_stride; }
-  MLA_HD int64_t page_of(int64_t slot) const { return slot / page_size; }
-  MLA_HD int64_t offset_in_page(int64_t slot) const { return slot % page_size; }
+  // Slots and page sizes fit 32 bits in practice: 32-bit division is several times cheaper
+  // on GPUs than the 64-bit one, which stays for the rest. Byte offsets are always 64-bit.
+  MLA_HD int64_t page_of(int64_t slot) const {
+    if (((slot | page_size) >> 32) == 0) return int64_t(uint32_t(slot) / uint32_t(page_size));
+    return slot / page_size;
+  }
+  MLA_HD int64_t offset_in_page(int64_t slot) const {
+    if (((slot | page_size) >> 32) == 0) return int64_t(uint32_t(slot) % uint32_t(page_size));
+    return slot % page_size;
+  }
 };
 
 }  // namespace mla

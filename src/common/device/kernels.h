@@ -15,4 +15,8 @@ mla_status reference_sparse_prefill(const SparsePrefillProblem& p, mla_stream st
 mla_status reference_kv_store(const KvStoreProblem& p, mla_stream stream);
 mla_status reference_kv_gather(const KvGatherProblem& p, mla_stream stream);
 
+// Native: vendor-tuned kernels; the dispatcher calls them where native_covers() holds.
+mla_status native_kv_store(const KvStoreProblem& p, mla_stream stream);
+mla_status native_kv_gather(const KvGatherProblem& p, mla_stream stream);
+
 }  // namespace mla::gpu

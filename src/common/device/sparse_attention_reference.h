@@ -17,6 +17,9 @@ constexpr int kThreads = 256;
 constexpr int kHeads = 16;
 constexpr int kChunk = 16;  // kHeads * kChunk == kThreads: one score per thread
 constexpr int kMaxDim = 576;
+// Shared rows padded by one 4-byte word: the 16 keys a warp reads at one column then fall in
+// different banks (576 bf16 = 288 words, a multiple of 32, would put them all in one).
+constexpr int kRowPitch = kMaxDim + 2;
 constexpr int kColsPerThread = kDv / kThreads;  // 2
 static_assert(kHeads * kChunk == kThreads, "one score per thread");
 }  // namespace attn_ref
@@ -87,8 +90,8 @@ __global__ void __launch_bounds__(attn_ref::kThreads)
     sparse_attention_reference_kernel(Keys keys, int d, float scale, const float* sink,
                                       int64_t sink_s, int64_t h_q) {
   using namespace attn_ref;
-  __shared__ bf16_bits q_s[kHeads][kMaxDim];
-  __shared__ bf16_bits k_s[kChunk][kMaxDim];
+  __shared__ bf16_bits q_s[kHeads][kRowPitch];
+  __shared__ bf16_bits k_s[kChunk][kRowPitch];
   __shared__ KeyLoc loc_s[kChunk];
   __shared__ float p_s[kHeads][kChunk];  // scores, then probabilities
   __shared__ float m_s[kHeads], l_s[kHeads], alpha_s[kHeads];

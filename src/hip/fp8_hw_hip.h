@@ -1,0 +1,35 @@
+// fp8 and bf16 conversions on AMD: gfx942 converts float pairs to e4m3fnuz in hardware
+// (v_cvt_pk_fp8_f32, round to nearest even); e4m3fn codes are the fnuz codes of half the
+// value, with fnuz's +0 and NaN mapped to fn's -0 (for negative inputs) and 0x7F. gfx90a has
+// no fp8 unit and CDNA3 no bf16 convert: the exact software codecs of src/common serve there.
+#pragma once
+
+#include "bf16.h"
+#include "fp8_e4m3.h"
+
+namespace mla::gpu {
+
+struct HipHw {
+  static __device__ __forceinline__ uint16_t encode_fp8x2(float lo, float hi, Fp8 f) {
+#if defined(__gfx942__)
+    if (f == Fp8::E4M3FNUZ) return uint16_t(__builtin_amdgcn_cvt_pk_fp8_f32(lo, hi, 0, false));
+    const uint32_t c = uint32_t(__builtin_amdgcn_cvt_pk_fp8_f32(0.5f * lo, 0.5f * hi, 0, false));
+    return uint16_t(fn_from_fnuz(uint8_t(c), lo) | (fn_from_fnuz(uint8_t(c >> 8), hi) << 8));
+#else
+    return uint16_t(float_to_fp8(lo, f) | (float_to_fp8(hi, f) << 8));
+#endif
+  }
+
+  static __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+    return uint32_t(float_to_bf16(lo)) | (uint32_t(float_to_bf16(hi)) << 16);
+  }
+
+ private:
+  static __device__ __forceinline__ uint32_t fn_from_fnuz(uint8_t c, float x) {
+    if (c == 0x80) return 0x7F;                      // NaN
+    if (c == 0x00 && signbit(x)) return 0x80;        // fn keeps the sign of zero
+    return c;
+  }
+};
+
+}  // namespace mla::gpu
