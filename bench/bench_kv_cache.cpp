@@ -55,7 +55,7 @@ class KvCase : public Case {
     }
     // Slots as an engine's paged allocator leaves them: tokens in order within a page, the
     // pages themselves in a random order.
-    std::vector<int64_t> pages(size_t(kv_[0].num_pages));
+    std::vector<int64_t> pages(static_cast<size_t>(kv_[0].num_pages));
     std::iota(pages.begin(), pages.end(), 0);
     std::shuffle(pages.begin(), pages.end(), std::mt19937_64(12));
     std::vector<int64_t> slots(static_cast<size_t>(s_.tokens));

@@ -11,5 +11,8 @@
 #include "mla/mla_core.h"
 #include "mla/mla_kv_cache.h"
 #include "mla/mla_attention.h"
+#include "mla/mla_indexer.h"
+#include "mla/mla_index_builders.h"
+#include "mla/mla_fused.h"
 
 #endif /* MLA_MLA_H_ */

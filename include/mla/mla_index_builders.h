@@ -6,8 +6,8 @@
  * Conventions of both operations: every integer tensor is int32 unless said otherwise, 1-D
  * tensors may have any stride, 2-D tensors any row stride. Values the inputs hold never make
  * an operation read or write outside the caller's tensors: a lookup that would leave its table
- * gives the id -1, and an integer result outside int32 is stored as -1. Lengths below zero
- * count as zero. */
+ * gives the id -1, and an integer result outside int32 is stored as -1. Negative lengths give
+ * empty ranges (the clamps below); every output entry is written, valid input or not. */
 #ifndef MLA_MLA_INDEX_BUILDERS_H_
 #define MLA_MLA_INDEX_BUILDERS_H_
 
@@ -18,7 +18,8 @@ extern "C" {
 #endif
 
 /* Width of a combined index row: topk + window rounded up to a multiple of 128 (FlashMLA's
- * sparse prefill needs topk % 128 == 0 for h_q = 128). -1 if topk < 0 or window < 1. */
+ * sparse prefill needs topk % 128 == 0 for h_q = 128). -1 unless 0 <= topk < 2^31 and
+ * 1 <= window < 2^31. */
 MLA_API int64_t mla_combined_topk_width(int64_t topk, int64_t window);
 
 /* The physical SWA-cache token ids covering, per request, the union of the sliding windows of
@@ -31,7 +32,8 @@ MLA_API int64_t mla_combined_topk_width(int64_t topk, int64_t window);
  * An id whose request row, position or full id is outside req_to_token or full_to_swa is -1.
  * ids has a fixed capacity (no synchronization to learn the total): ids at or beyond it are
  * dropped (compare offsets[R] with the capacity), and ids[total, capacity) is filled with -1.
- * A caller sizes it with sum(extend) + R * (window - 1), which is never exceeded. */
+ * A caller sizes it with sum(extend) + R * (window - 1), which is never exceeded. Offsets are
+ * int32 (as in the engines) and saturate at 2^31 - 1. */
 typedef struct mla_build_swa_token_ids_args {
   const mla_tensor* seq_lens;         /* [R] full sequence length per request */
   const mla_tensor* extend_seq_lens;  /* [R] new (query) tokens per request */
@@ -62,16 +64,16 @@ MLA_API mla_status mla_build_swa_token_ids(mla_context ctx,
  * Rows of no request (past the last one): all -1, length 0. Every row is written in full.
  * SWA-only layers pass topk = 0 (topk_indices and compressed_base may then be NULL). */
 typedef struct mla_combine_topk_swa_indices_args {
-  const mla_tensor* topk_indices;    /* [T, >= topk] request-local compressed indices, or NULL
-                                        when topk == 0 */
-  const mla_tensor* query_start_loc; /* [R + 1] cumulative query lengths, ascending */
-  const mla_tensor* seq_lens;        /* [R] */
-  const mla_tensor* gather_lens;     /* [R] SWA tokens gathered per request (swa_gather_lens) */
-  const mla_tensor* compressed_base; /* [R] where request r's compressed rows start, or NULL (0) */
-  const mla_tensor* swa_base;        /* [R] where request r's SWA rows start (e.g. swa_offsets) */
-  int64_t topk;                      /* >= 0 */
-  int64_t window;                    /* >= 1 */
-  int64_t compress_ratio;            /* >= 1 (4 or 128 in V4; any value when topk == 0) */
+  const mla_tensor* topk_indices;     /* [T, >= topk] request-local compressed indices, or NULL
+                                         when topk == 0 */
+  const mla_tensor* query_start_loc;  /* [R + 1] cumulative query lengths, ascending */
+  const mla_tensor* seq_lens;         /* [R] */
+  const mla_tensor* gather_lens;      /* [R] SWA tokens gathered per request (swa_gather_lens) */
+  const mla_tensor* compressed_base;  /* [R] where request r's compressed rows start, or NULL (0) */
+  const mla_tensor* swa_base;         /* [R] where request r's SWA rows start (e.g. swa_offsets) */
+  int64_t topk;                       /* >= 0 */
+  int64_t window;                     /* >= 1 */
+  int64_t compress_ratio;             /* >= 1 (4 or 128 in V4; any value when topk == 0) */
   const mla_tensor* combined_indices; /* out: [T, mla_combined_topk_width(topk, window)] */
   const mla_tensor* combined_lens;    /* out: [T] */
 } mla_combine_topk_swa_indices_args;

@@ -15,8 +15,11 @@ extern "C" {
 
 /* Ragged logits (DeepGEMM fp8_mqa_logits). For query row i and key j:
  *   logits[i, j] = sum_h relu(<q[i, h, :], k[j, :]> * k_scale[j]) * weights[i, h]
- * in fp32 when max(k_start[i], 0) <= j < min(k_end[i], N), else -inf. Every element of logits
- * is written. H is 1 to 128, D is 64 or 128 (V3.2 / V4: H = 64, D = 128). */
+ * when max(k_start[i], 0) <= j < min(k_end[i], N), else -inf. Every element of logits is
+ * written. H is 1 to 128, D is 64 or 128 (V3.2 / V4: H = 64, D = 128).
+ * Products are exact and sums run in fp32, in an order each backend fixes (backends agree
+ * within fp32 rounding; each is deterministic and batch-invariant). relu(x) is x > 0 ? x : 0,
+ * so a NaN score contributes 0, as with the engines' fmax. */
 typedef struct mla_indexer_logits_args {
   const mla_tensor* q;       /* fp8 [M, H, D] */
   const mla_tensor* k;       /* fp8 [N, D], the flavour of q */
@@ -43,7 +46,8 @@ MLA_API mla_status mla_indexer_logits(mla_context ctx, const mla_indexer_logits_
  * page block_table[b, p / 64], row p % 64. Position p of row (b, j) is valid when
  *   p <= context_lens[b] - next_n + j   (context_lens [B], the causal MTP rule), or
  *   p <  context_lens[b, j]             (context_lens [B, next_n]),
- * and logits[r, p] = sum_h relu(<q[b, j, h, :], key_p> * scale_p) * weights[r, h], in fp32.
+ * and logits[r, p] = sum_h relu(<q[b, j, h, :], key_p> * scale_p) * weights[r, h], computed
+ * as for mla_indexer_logits.
  * Every other position up to max_context_len (the width of logits) is -inf, including positions
  * whose page lies beyond the block table's width or whose block-table entry is not a page of
  * the cache (< 0 or >= num_pages): such a page is never read.
@@ -85,10 +89,11 @@ MLA_API mla_status mla_indexer_paged_logits(mla_context ctx,
  * exact and identical on every backend.
  *
  * With page_table, each index i is replaced by page_table[row, i / P] * P + i % P (P =
- * page_size; P = 1 maps token positions to slots, sglang's page_table_1), and raw_indices, if
- * given, receives i. An index whose page is beyond the table's width, whose table entry is
- * negative, or whose slot exceeds INT32_MAX becomes -1. The table has one row per logits row
- * (R rows) or one per request (R / n rows, row r using r / n). */
+ * page_size; P = 1 maps token positions to slots, sglang's page_table_1). An index whose page
+ * is beyond the table's width, whose table entry is negative, or whose slot exceeds INT32_MAX
+ * becomes -1. The table has one row per logits row (R rows) or one per request (R / n rows,
+ * row r using r / n). raw_indices, if given, receives the indices before the table (without a
+ * table: the same as indices). */
 typedef struct mla_indexer_topk_args {
   const mla_tensor* logits;      /* fp32 [R, L], L < 2^31 */
   const mla_tensor* starts;      /* int32 [R] or NULL */
@@ -100,6 +105,8 @@ typedef struct mla_indexer_topk_args {
   const mla_tensor* raw_indices; /* int32 [R, K] or NULL: the indices before the page table */
 } mla_indexer_topk_args;
 
+/* Bytes of workspace mla_indexer_topk needs (shapes only). Every backend answers 0 today;
+ * query it anyway, as a later kernel for very long rows may need scratch. */
 MLA_API mla_status mla_indexer_topk_workspace_size(mla_context ctx,
                                                    const mla_indexer_topk_args* args,
                                                    size_t* bytes);

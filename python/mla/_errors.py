@@ -33,4 +33,4 @@ def check(function, status):
 
 def call(function, *args):
     """Calls a libmla function by name and raises MlaError if it fails."""
-    check(function, getattr(library().cdll, function)(*args))
+    check(function, library().function(function)(*args))

@@ -85,7 +85,35 @@ _PROTOTYPES = {
         _STATUS, [_P, ctypes.POINTER(c.SparsePrefillArgs), _P, ctypes.c_size_t, _P]),
     "mla_kv_store": (_STATUS, [_P, ctypes.POINTER(c.KvStoreArgs), _P]),
     "mla_kv_gather": (_STATUS, [_P, ctypes.POINTER(c.KvGatherArgs), _P]),
+    # SPEC 5-7: absent from libmla builds older than these operations
+    "mla_combined_topk_width": (ctypes.c_int64, [ctypes.c_int64, ctypes.c_int64]),
+    "mla_build_swa_token_ids": (_STATUS, [_P, ctypes.POINTER(c.BuildSwaTokenIdsArgs), _P]),
+    "mla_combine_topk_swa_indices": (
+        _STATUS, [_P, ctypes.POINTER(c.CombineTopkSwaIndicesArgs), _P]),
+    "mla_indexer_logits_workspace_size": (
+        _STATUS, [_P, ctypes.POINTER(c.IndexerLogitsArgs), ctypes.POINTER(ctypes.c_size_t)]),
+    "mla_indexer_logits": (
+        _STATUS, [_P, ctypes.POINTER(c.IndexerLogitsArgs), _P, ctypes.c_size_t, _P]),
+    "mla_indexer_paged_logits_workspace_size": (
+        _STATUS, [_P, ctypes.POINTER(c.IndexerPagedLogitsArgs), ctypes.POINTER(ctypes.c_size_t)]),
+    "mla_indexer_paged_logits": (
+        _STATUS, [_P, ctypes.POINTER(c.IndexerPagedLogitsArgs), _P, ctypes.c_size_t, _P]),
+    "mla_indexer_topk_workspace_size": (
+        _STATUS, [_P, ctypes.POINTER(c.IndexerTopkArgs), ctypes.POINTER(ctypes.c_size_t)]),
+    "mla_indexer_topk": (
+        _STATUS, [_P, ctypes.POINTER(c.IndexerTopkArgs), _P, ctypes.c_size_t, _P]),
+    "mla_concat_mla_k": (_STATUS, [_P, ctypes.POINTER(c.ConcatMlaKArgs), _P]),
+    "mla_concat_mla_absorb_q": (_STATUS, [_P, ctypes.POINTER(c.ConcatMlaAbsorbQArgs), _P]),
+    "mla_merge_state": (_STATUS, [_P, ctypes.POINTER(c.MergeStateArgs), _P]),
+    "mla_norm_rope": (_STATUS, [_P, ctypes.POINTER(c.NormRopeArgs), _P]),
 }
+# Operations added after the first release: a library without them still loads, and
+# calling one raises NotImplementedError naming the missing function.
+_OPTIONAL = {"mla_combined_topk_width", "mla_build_swa_token_ids",
+             "mla_combine_topk_swa_indices", "mla_indexer_logits_workspace_size",
+             "mla_indexer_logits", "mla_indexer_paged_logits_workspace_size",
+             "mla_indexer_paged_logits", "mla_indexer_topk_workspace_size", "mla_indexer_topk",
+             "mla_concat_mla_k", "mla_concat_mla_absorb_q", "mla_merge_state", "mla_norm_rope"}
 
 
 class Library:
@@ -99,20 +127,18 @@ class Library:
                 f"{self.path} has C API version {api}; this package speaks version "
                 f"{c.API_VERSION}. Install matching versions of libmla and its Python package.")
         for name, (restype, argtypes) in _PROTOTYPES.items():
+            if name in _OPTIONAL and not hasattr(self.cdll, name):
+                continue
             fn = getattr(self.cdll, name)
             fn.restype, fn.argtypes = restype, argtypes
             setattr(self, name, fn)
 
-    def has(self, name):
-        """Whether this build of libmla exports a function (newer operations may be absent)."""
-        return hasattr(self.cdll, name)
-
-    def declare(self, name, restype, argtypes):
-        """Types a function that another module of the package uses; None if not exported."""
-        if not self.has(name):
-            return None
-        fn = getattr(self.cdll, name)
-        fn.restype, fn.argtypes = restype, argtypes
+    def function(self, name):
+        """A typed C function; NotImplementedError if this build of libmla lacks it."""
+        fn = getattr(self, name, None)
+        if fn is None:
+            raise NotImplementedError(f"{self.path} has no {name}: this operation needs a newer "
+                                      "libmla")
         return fn
 
 

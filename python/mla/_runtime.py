@@ -1,12 +1,13 @@
 """Per-device libmla contexts, torch's current stream, and the reused workspace.
 
 One mla_context per torch device, created on first use and kept for the process. Workspace
-is a torch uint8 tensor per (device, stream) (per thread on the CPU), grown when a call needs more and otherwise
-reused, so a call allocates nothing beyond its outputs. Keeping it per stream means work
-on two streams never shares scratch memory, and torch's caching allocator orders the reuse
-of a grown-out buffer on the stream it was used on.
+is a torch uint8 tensor per (device, stream), per thread on the CPU, grown when a call needs
+more and otherwise reused, so a call allocates nothing beyond its outputs. Keeping it per
+stream means work on two streams never shares scratch memory, and torch's caching allocator
+orders the reuse of a grown-out buffer on the stream it was used on.
 """
 import ctypes
+import os
 import threading
 
 import torch
@@ -95,17 +96,16 @@ def workspace_tensor(device, stream_handle=None):
 
 def set_backend(name):
     """Selects the backend of every context, present and future (MLA_BACKEND's values:
-    'auto', 'native', 'reference', 'host', 'compare'); None goes back to MLA_BACKEND for
-    contexts created from now on and to 'auto' for existing ones. CPU tensors always run
-    the host backend."""
+    'auto', 'native', 'reference', 'host', 'compare'); None goes back to MLA_BACKEND (unset:
+    'auto'). CPU tensors always run the host backend."""
     global _backend
     if name is not None and name not in c.BACKENDS:
         raise ValueError(f"backend: must be one of {', '.join(c.BACKENDS)} or None, got {name!r}")
+    value = c.BACKENDS.get(name or os.environ.get("MLA_BACKEND") or "auto", 0)
     with _lock:
         _backend = name
         for handle in _contexts.values():
-            call("mla_context_set_backend", ctypes.c_void_p(handle),
-                 c.BACKENDS[name or "auto"])
+            call("mla_context_set_backend", ctypes.c_void_p(handle), value)
 
 
 def get_backend(device="cpu"):
@@ -130,9 +130,10 @@ def run(function, device, args, workspace_query=None):
     handle = stream(device)
     args_ptr = ctypes.byref(args)
     if workspace_query is None:
-        check(function, getattr(lib.cdll, function)(ctx, args_ptr, handle))
+        check(function, lib.function(function)(ctx, args_ptr, handle))
         return
     nbytes = ctypes.c_size_t()
-    check(workspace_query, getattr(lib.cdll, workspace_query)(ctx, args_ptr, ctypes.byref(nbytes)))
+    query = lib.function(workspace_query)
+    check(workspace_query, query(ctx, args_ptr, ctypes.byref(nbytes)))
     ptr, size = workspace(device, handle, nbytes.value)
-    check(function, getattr(lib.cdll, function)(ctx, args_ptr, ptr, size, handle))
+    check(function, lib.function(function)(ctx, args_ptr, ptr, size, handle))

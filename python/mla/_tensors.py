@@ -35,9 +35,10 @@ def float8_dtypes():
     return tuple(d for d in (_FLOAT8_E4M3FN, _FLOAT8_E4M3FNUZ) if d is not None)
 
 
-def describe(t):
-    """The mla_tensor of a torch tensor: data pointer, DLPack dtype, shape, element strides."""
-    code, bits = _DTYPES[t.dtype]
+def describe(t, dtype=None):
+    """The mla_tensor of a torch tensor: data pointer, DLPack dtype, shape, element strides.
+    dtype, a (code, bits) pair, overrides the tensor's own (fp8 data held in uint8)."""
+    code, bits = dtype or _DTYPES[t.dtype]
     d = c.Tensor()
     d.data = t.data_ptr() or None
     d.dtype.code, d.dtype.bits, d.dtype.lanes = code, bits, 1
@@ -47,10 +48,15 @@ def describe(t):
     return d
 
 
-def pointer(t):
+def pointer(t, dtype=None):
     """A pointer to t's descriptor for an args struct, or None (NULL) for an absent tensor.
     The pointer keeps the descriptor alive as long as the struct that holds it."""
-    return None if t is None else ctypes.pointer(describe(t))
+    return None if t is None else ctypes.pointer(describe(t, dtype))
+
+
+def fp8_dtype_code(flavor):
+    """The (code, bits) of fp8 data of an mla_fp8_flavor."""
+    return (c.DTYPE_FLOAT8_E4M3FNUZ if flavor == c.FP8_E4M3FNUZ else c.DTYPE_FLOAT8_E4M3FN, 8)
 
 
 # ---- checks ----------------------------------------------------------------------------

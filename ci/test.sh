@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# ci/test.sh [STAGE...]: the README's test command, and what CI's .ci/run runs on a clean clone.
+#
+# Stages (all by default, in this order):
+#   setup    apt-get the packages the selected stages need (skips what is installed)
+#   host     MLA_GPU=none build with warnings as errors; ctest -L host; python tests if any
+#   cuda     MLA_GPU=cuda (sm_90a + sm_80) to a linked libmla.so (+ GPU tests, demo); exports
+#   hip      MLA_GPU=hip (gfx942 + gfx90a) to a linked libmla.so (+ GPU tests); exports and
+#            the code objects of both AMD architectures
+#   demo     runs examples/decode_v40 (the README's main job) from the CUDA build
+#   install  cmake --install to a temporary prefix; a C99 program builds against it through
+#            find_package(mla) and through pkg-config, and runs
+#   gpu      ctest -L gpu on the vendor whose GPU the machine has (and the python tests on it);
+#            without a GPU, checks that the GPU tests skip cleanly
+#
+# Environment: MLA_JOBS (parallel jobs, default nproc), MLA_CI_BUILD_ROOT (where the build-ci-*
+# folders go, default the checkout), MLA_CUDA_ARCHS ("90a;80"), MLA_HIP_ARCHS ("gfx942;gfx90a").
+set -euo pipefail
+
+# shellcheck source=ci/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$MLA_ROOT"
+
+ALL_STAGES=(setup host cuda hip demo install gpu)
+CUDA_ARCHS="${MLA_CUDA_ARCHS:-90a;80}"
+HIP_ARCHS="${MLA_HIP_ARCHS:-gfx942;gfx90a}"
+HOST_BUILD="$MLA_CI_BUILD_ROOT/build-ci-host"
+CUDA_BUILD="$MLA_CI_BUILD_ROOT/build-ci-cuda"
+HIP_BUILD="$MLA_CI_BUILD_ROOT/build-ci-hip"
+PYTHON=/usr/bin/python3
+
+STAGES=("$@")
+[[ ${#STAGES[@]} -gt 0 ]] || STAGES=("${ALL_STAGES[@]}")
+for s in "${STAGES[@]}"; do
+  [[ " ${ALL_STAGES[*]} " == *" $s "* ]] || die "unknown stage '$s' (stages: ${ALL_STAGES[*]})"
+done
+selected() { [[ " ${STAGES[*]} " == *" $1 "* ]]; }
+have_python_tests() { [[ -d "$MLA_ROOT/python/tests" ]]; }
+
+# ---- setup -----------------------------------------------------------------------------------
+stage_setup() {
+  local pkgs=("${MLA_PKGS_BASE[@]}")
+  selected hip && pkgs+=("${MLA_PKGS_HIP[@]}")
+  apt_install "${pkgs[@]}"
+  # torch's recommends (libtorch-dev, build-essential, ...) are not needed to run the tests.
+  have_python_tests && apt_install --no-recommends "${MLA_PKGS_PYTHON[@]}"
+  if selected cuda || selected demo; then
+    local nvcc
+    nvcc=$(find_nvcc) || die "nvcc not found (on PATH or in /usr/local/cuda/bin): the cuda" \
+      "stage needs the CUDA 13 toolkit, which apt-get cannot install; run without 'cuda'"
+    log "nvcc: $nvcc ($("$nvcc" --version | grep -o 'release [0-9.]*'))"
+  fi
+  log "cmake $(cmake --version | head -n1 | awk '{print $3}'), $MLA_JOBS parallel jobs"
+}
+
+# Runs the python package's tests against a built libmla, without pip install.
+run_python_tests() {
+  local lib="$1"
+  log "pytest python/tests against $lib"
+  PYTHONPATH="$MLA_ROOT/python${PYTHONPATH:+:$PYTHONPATH}" MLA_LIBRARY="$lib" \
+    "$PYTHON" -m pytest "$MLA_ROOT/python/tests" -q -p no:cacheprovider
+}
+
+# ---- host ------------------------------------------------------------------------------------
+stage_host() {
+  cmake_configure "$HOST_BUILD" -DMLA_GPU=none -DMLA_WERROR=ON
+  cmake_build_targets "$HOST_BUILD" all
+  "$MLA_ROOT/ci/check-exports.sh" "$HOST_BUILD/src/libmla.so"
+  run_ctest "$HOST_BUILD" -L host -j "$MLA_JOBS"
+  if have_python_tests; then
+    run_python_tests "$HOST_BUILD/src/libmla.so"
+  else
+    log "no python/tests: python tests skipped"
+  fi
+}
+
+# ---- cuda ------------------------------------------------------------------------------------
+stage_cuda() {
+  cmake_configure "$CUDA_BUILD" -DMLA_GPU=cuda -DMLA_WERROR=ON \
+    "-DCMAKE_CUDA_ARCHITECTURES=$CUDA_ARCHS"
+  local targets=(mla decode_v40)
+  has_target "$CUDA_BUILD" mla_gpu_tests && targets+=(mla_gpu_tests)
+  cmake_build_targets "$CUDA_BUILD" "${targets[@]}"
+  "$MLA_ROOT/ci/check-exports.sh" "$CUDA_BUILD/src/libmla.so"
+  check_cuda_archs "$CUDA_BUILD/src/libmla.so"
+}
+
+# The CUDA library carries machine code for every requested architecture (cuobjdump comes with
+# the toolkit).
+check_cuda_archs() {
+  local lib="$1" cuobjdump arch listed
+  cuobjdump="$(dirname "$(find_nvcc)")/cuobjdump"
+  [[ -x "$cuobjdump" ]] || { log "no cuobjdump: CUDA architecture check skipped"; return 0; }
+  listed=$("$cuobjdump" --list-elf "$lib" 2>/dev/null || true)
+  for arch in ${CUDA_ARCHS//;/ }; do
+    grep -q "\.sm_${arch}\.cubin" <<<"$listed" ||
+      die "$lib holds no sm_$arch code; cuobjdump --list-elf says:"$'\n'"$listed"
+  done
+  log "$lib: cubins for sm_${CUDA_ARCHS//;/, sm_}"
+}
+
+# ---- hip -------------------------------------------------------------------------------------
+stage_hip() {
+  cmake_configure "$HIP_BUILD" -DMLA_GPU=hip -DMLA_WERROR=ON "-DMLA_HIP_ARCHITECTURES=$HIP_ARCHS"
+  local targets=(mla)
+  has_target "$HIP_BUILD" mla_gpu_tests && targets+=(mla_gpu_tests)
+  cmake_build_targets "$HIP_BUILD" "${targets[@]}"
+  "$MLA_ROOT/ci/check-exports.sh" "$HIP_BUILD/src/libmla.so"
+  # shellcheck disable=SC2086  # one argument per architecture
+  "$MLA_ROOT/ci/check-hip-code-objects.sh" "$HIP_BUILD/src/libmla.so" ${HIP_ARCHS//;/ }
+}
+
+# ---- demo ------------------------------------------------------------------------------------
+# The README's main job from the CUDA build: on the GPU if the machine has one, else the CPU.
+stage_demo() {
+  local build="$CUDA_BUILD"
+  if [[ ! -x "$build/examples/decode_v40" ]]; then
+    build="$HOST_BUILD"
+    [[ -x "$build/examples/decode_v40" ]] || die "no decode_v40 built: run the cuda or host stage first"
+  fi
+  "$build/examples/decode_v40"
+}
+
+# ---- install ---------------------------------------------------------------------------------
+# Installs the CUDA build when there is one (a consumer of a GPU build needs no CUDA toolkit),
+# else the host build.
+stage_install() {
+  local build="$CUDA_BUILD"
+  [[ -f "$build/src/libmla.so" ]] || build="$HOST_BUILD"
+  [[ -f "$build/src/libmla.so" ]] || die "no libmla.so built: run the cuda or host stage first"
+  "$MLA_ROOT/ci/check-consumer.sh" "$build"
+}
+
+# ---- gpu -------------------------------------------------------------------------------------
+# How many GPUs of each vendor the machine has (0 without the vendor's tools or driver).
+nvidia_gpus() {
+  if command -v nvidia-smi >/dev/null; then
+    nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true
+  else
+    echo 0
+  fi
+}
+amd_gpus() {
+  if [[ -e /dev/kfd ]] && command -v rocminfo >/dev/null; then
+    rocminfo 2>/dev/null | grep -cE 'Name:\s+gfx[0-9]' || true
+  else
+    echo 0
+  fi
+}
+
+run_gpu_tests() {
+  local build="$1"
+  [[ -f "$build/CTestTestfile.cmake" ]] || die "$build is not built: run its stage first"
+  run_ctest "$build" -L gpu
+}
+
+stage_gpu() {
+  local nv amd
+  nv=$(nvidia_gpus)
+  amd=$(amd_gpus)
+  if [[ ${nv:-0} -gt 0 ]]; then
+    log "$nv NVIDIA GPU(s): running the gpu tests of the CUDA build"
+    run_gpu_tests "$CUDA_BUILD"
+    have_python_tests && run_python_tests "$CUDA_BUILD/src/libmla.so"
+  fi
+  if [[ ${amd:-0} -gt 0 ]]; then
+    log "$amd AMD GPU(s): running the gpu tests of the HIP build"
+    run_gpu_tests "$HIP_BUILD"
+  fi
+  if [[ ${nv:-0} -eq 0 && ${amd:-0} -eq 0 ]]; then
+    # No GPU: the GPU tests must still start, find no device and skip, not fail.
+    if [[ -f "$CUDA_BUILD/CTestTestfile.cmake" ]] && has_target "$CUDA_BUILD" mla_gpu_tests; then
+      log "no GPU: checking that the CUDA build's gpu tests skip cleanly"
+      run_gpu_tests "$CUDA_BUILD"
+    else
+      log "no GPU and no CUDA gpu tests built: nothing to run"
+    fi
+  fi
+}
+
+# ---- main ------------------------------------------------------------------------------------
+log "libmla CI: stages ${STAGES[*]} in $MLA_ROOT ($(git -C "$MLA_ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no git'))"
+for s in "${STAGES[@]}"; do
+  run_stage "$s" "stage_$s"
+done
+print_summary
+log "all stages passed"

@@ -1,0 +1,2 @@
+// Instantiates the device concat kernels for CUDA.
+#include "device/concat_reference.h"

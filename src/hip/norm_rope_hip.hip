@@ -1,0 +1,2 @@
+// Instantiates the device norm rope kernels for HIP.
+#include "device/norm_rope_reference.h"
