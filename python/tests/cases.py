@@ -42,6 +42,16 @@ def strided(t, pad=3):
     return big
 
 
+def cache_to(cache, device):
+    """A FlashMLA-layout cache view on `device` with its page padding kept: a plain .to()
+    compacts the pages, and V4.0 pages must stay a padded multiple of 576 bytes apart."""
+    if cache.device == torch.device(device):
+        return cache
+    pages, size, heads, row = cache.shape
+    flat = cache_bytes(cache).to(device)
+    return flat[:, :size * heads * row].view(cache.dtype).view(pages, size, heads, row)
+
+
 def cache_bytes(cache):
     """The whole byte buffer behind a FlashMLA-layout cache view, page padding included."""
     pages, stride = cache.shape[0], cache.stride(0) * cache.element_size()

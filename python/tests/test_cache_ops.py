@@ -4,7 +4,7 @@ import torch
 
 import mla
 import reference as ref
-from cases import bf16, cache_bytes, make_cache, strided
+from cases import bf16, cache_bytes, make_cache, strided, cache_to
 
 FLAVORS = [ref.FN, ref.FNUZ]
 
@@ -39,7 +39,7 @@ def test_gather_is_bit_exact(device, gen, version, page_size, flavor, slot_dtype
     cache, _, stride = make_cache(version, page_size, num_pages, used.tolist(), gen, flavor)
     slots = torch.cat([used[:50], torch.tensor([-1, -7, num_pages * page_size])])
     expected = ref.read_cache(cache_bytes(cache), version, page_size, stride, slots, flavor)
-    out = mla.dequantize_k_cache_paged(cache.to(device), slots.to(slot_dtype).to(device),
+    out = mla.dequantize_k_cache_paged(cache_to(cache, device), slots.to(slot_dtype).to(device),
                                        fp8=flavor)
     assert out.shape == (len(slots), 1, expected.shape[1]) and out.dtype == torch.bfloat16
     assert torch.equal(out[:, 0].cpu().double(), expected)
@@ -51,7 +51,7 @@ def test_gather_into_strided_out(device, gen):
     slots = torch.arange(0, 128, 3)
     space = torch.full((len(slots), 1, 600), 7.0, dtype=torch.bfloat16, device=device)
     out = space[:, :, :512]
-    got = mla.dequantize_k_cache_paged(cache.to(device), slots.to(device), out=out)
+    got = mla.dequantize_k_cache_paged(cache_to(cache, device), slots.to(device), out=out)
     assert got is out
     expected = ref.read_cache(cache_bytes(cache), "v40", 64, stride, slots, ref.FN)
     assert torch.equal(out[:, 0].cpu().double(), expected)

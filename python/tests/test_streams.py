@@ -6,7 +6,7 @@ import torch
 import mla
 import mla.flash_mla as flash_mla
 import reference as ref
-from cases import decode_case, prefill_case
+from cases import cache_to, decode_case, prefill_case
 
 pytestmark = pytest.mark.skipif(not (torch.cuda.is_available() and mla.device_count() > 0),
                                 reason="needs a GPU that torch and libmla both see")
@@ -33,10 +33,10 @@ def test_decode_runs_on_the_current_stream(gen):
     q = _late(side, q_src)
     with torch.cuda.stream(side):
         out, lse = flash_mla.flash_mla_with_kvcache(
-            q, c["k_cache"].to(dev), None, None, 512, flash_mla.get_mla_metadata()[0],
+            q, cache_to(c["k_cache"], dev), None, None, 512, flash_mla.get_mla_metadata()[0],
             is_fp8_kvcache=True, indices=c["indices"].to(dev),
             topk_length=c["topk_length"].to(dev), attn_sink=c["attn_sink"].to(dev),
-            extra_k_cache=c["extra_k_cache"].to(dev),
+            extra_k_cache=cache_to(c["extra_k_cache"], dev),
             extra_indices_in_kvcache=c["extra_indices_in_kvcache"].to(dev),
             extra_topk_length=c["extra_topk_length"].to(dev))
         out_copy, lse_copy = out.clone(), lse.clone()  # consumed on the same stream

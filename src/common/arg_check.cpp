@@ -124,7 +124,7 @@ mla_status check_kv_cache(const char* name, const mla_kv_cache* c, KvCacheView* 
   view->data = static_cast<uint8_t*>(c->data);
   view->format = format;
   view->fp8 = Fp8(c->fp8);
-  view->page_size = c->page_size;
+  view->set_page_size(c->page_size);
   view->num_pages = c->num_pages;
   view->page_stride = stride;
   return MLA_STATUS_SUCCESS;

@@ -2,6 +2,8 @@
 // strides, passed by value to host code and kernels alike.
 #pragma once
 
+#include "fast_div.h"
+
 #include "bf16.h"
 #include "kv_cache_problem.h"
 #include "strided.h"
@@ -21,6 +23,12 @@ struct ConcatProblem {
 
   MLA_HD int64_t rows() const { return n * h; }
   MLA_HD int64_t d_out() const { return d_a + d_b; }
+  FastDiv heads;  // division by h, set with h
+
+  // The token of a row (token, head) = (row / h, row % h).
+  MLA_HD int64_t token_of(int64_t row) const {
+    return heads.d == h ? heads.div(row) : row / h;
+  }
 };
 
 struct MergeStateProblem {
@@ -39,6 +47,12 @@ struct MergeStateProblem {
   int64_t lo_sn = 0, lo_sh = 0;
 
   MLA_HD int64_t rows() const { return n * h; }
+  FastDiv heads;  // division by h, set with h
+
+  // The token of a row (token, head) = (row / h, row % h).
+  MLA_HD int64_t token_of(int64_t row) const {
+    return heads.d == h ? heads.div(row) : row / h;
+  }
 };
 
 enum class RopeTable : int32_t { Halves = 0, Interleaved = 1 };  // values of mla_rope_table
@@ -69,6 +83,12 @@ struct NormRopeProblem {
   MLA_HD bf16_bits* dst() const { return in_place ? const_cast<bf16_bits*>(x) : out; }
   MLA_HD int64_t dst_sn() const { return in_place ? x_sn : out_sn; }
   MLA_HD int64_t dst_sh() const { return in_place ? x_sh : out_sh; }
+  FastDiv heads;  // division by h, set with h
+
+  // The token of a row (token, head) = (row / h, row % h).
+  MLA_HD int64_t token_of(int64_t row) const {
+    return heads.d == h ? heads.div(row) : row / h;
+  }
 };
 
 }  // namespace mla

@@ -2,6 +2,7 @@
 // addressing common to both formats (SPEC 0 and 2).
 #pragma once
 
+#include "fast_div.h"
 #include "fp8_e4m3.h"
 
 namespace mla {
@@ -22,20 +23,21 @@ struct KvCacheView {
   int64_t page_size = 0;
   int64_t num_pages = 0;
   int64_t page_stride = 0;  // bytes
+  FastDiv pages_of;         // division by page_size (set_page_size keeps them together)
+
+  void set_page_size(int64_t p) {
+    page_size = p;
+    pages_of = FastDiv(p);
+  }
 
   MLA_HD int64_t num_slots() const { return num_pages * page_size; }
   MLA_HD bool valid_slot(int64_t slot) const { return slot >= 0 && slot < num_slots(); }
   MLA_HD int64_t bytes() const { return num_pages * page_stride; }
-  // Slots and page sizes fit 32 bits in practice: 32-bit division is several times cheaper
-  // on GPUs than the 64-bit one, which stays for the rest. Byte offsets are always 64-bit.
+  // Byte offsets built from these are always 64-bit.
   MLA_HD int64_t page_of(int64_t slot) const {
-    if (((slot | page_size) >> 32) == 0) return int64_t(uint32_t(slot) / uint32_t(page_size));
-    return slot / page_size;
+    return pages_of.d == page_size ? pages_of.div(slot) : slot / page_size;
   }
-  MLA_HD int64_t offset_in_page(int64_t slot) const {
-    if (((slot | page_size) >> 32) == 0) return int64_t(uint32_t(slot) % uint32_t(page_size));
-    return slot % page_size;
-  }
+  MLA_HD int64_t offset_in_page(int64_t slot) const { return slot - page_of(slot) * page_size; }
 };
 
 }  // namespace mla

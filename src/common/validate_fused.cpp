@@ -63,6 +63,7 @@ mla_status validate(const mla_concat_mla_k_args* a, ConcatProblem* p) {
 
   p->n = n;
   p->h = h;
+  p->heads = FastDiv(h);
   p->d_a = 128;
   p->d_b = 64;
   p->a = nope.data<const bf16_bits>();
@@ -94,6 +95,7 @@ mla_status validate(const mla_concat_mla_absorb_q_args* a, ConcatProblem* p) {
 
   p->n = n;
   p->h = h;
+  p->heads = FastDiv(h);
   p->d_a = 512;
   p->d_b = 64;
   p->a = qa.data<const bf16_bits>();
@@ -129,6 +131,7 @@ mla_status validate(const mla_merge_state_args* a, MergeStateProblem* p) {
 
   p->n = n;
   p->h = h;
+  p->heads = FastDiv(h);
   p->d = d;
   p->v_a = va.data<const bf16_bits>();
   p->va_sn = va.stride(0), p->va_sh = va.stride(1);
@@ -190,6 +193,7 @@ mla_status validate(const mla_norm_rope_args* a, NormRopeProblem* p) {
 
   p->n = n;
   p->h = h;
+  p->heads = FastDiv(h);
   p->d = d;
   p->max_pos = tab.size(0);
   p->x = x.data<const bf16_bits>();

@@ -7,6 +7,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 
+#include "device/bf16_pack.h"
 #include "fp8_e4m3.h"
 
 namespace mla::gpu {
@@ -25,10 +26,7 @@ struct CudaHw {
   }
 
   static __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    uint32_t u;
-    __builtin_memcpy(&u, &v, 4);
-    return u;
+    return gpu::pack_bf16x2(lo, hi);
   }
 
  private:

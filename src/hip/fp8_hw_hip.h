@@ -4,7 +4,7 @@
 // no fp8 unit and CDNA3 no bf16 convert: the exact software codecs of src/common serve there.
 #pragma once
 
-#include "bf16.h"
+#include "device/bf16_pack.h"
 #include "fp8_e4m3.h"
 
 namespace mla::gpu {
@@ -21,7 +21,7 @@ struct HipHw {
   }
 
   static __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
-    return uint32_t(float_to_bf16(lo)) | (uint32_t(float_to_bf16(hi)) << 16);
+    return gpu::pack_bf16x2(lo, hi);
   }
 
  private:

@@ -11,7 +11,7 @@ namespace {
 mla::KvCacheView view(mla::KvFormat f, int64_t page_size, int64_t pages) {
   mla::KvCacheView v;
   v.format = f;
-  v.page_size = page_size;
+  v.set_page_size(page_size);
   v.num_pages = pages;
   v.page_stride = mla_kv_page_bytes(int32_t(f), page_size);
   return v;
@@ -54,6 +54,22 @@ TEST(KvLayout, V40AddressesBeyond4GiB) {
       EXPECT_EQ(mla::v40::scale_offset(v, slot), page * stride + P * 576 + t * 8) << slot;
     }
     EXPECT_GT(mla::v40::scale_offset(v, v.num_slots() - 1), int64_t(1) << 32);
+  }
+}
+
+TEST(KvLayout, FastDivisionMatchesDivision) {
+  mlatest::Rng rng(mlatest::fresh_seed());
+  for (int64_t d : {int64_t(1), int64_t(2), int64_t(3), int64_t(53), int64_t(64), int64_t(256),
+                    int64_t(1000003), (int64_t(1) << 31) - 1}) {
+    const mla::FastDiv f(d);
+    for (int64_t n : {int64_t(0), int64_t(1), d - 1, d, d + 1, (int64_t(1) << 31) - 1,
+                      int64_t(1) << 31, int64_t(1) << 40})
+      ASSERT_EQ(f.div(n), n / d) << n << " / " << d;
+    for (int i = 0; i < 20000; ++i) {
+      const int64_t n = rng.integer(0, (int64_t(1) << 31) - 1);
+      ASSERT_EQ(f.div(n), n / d) << n << " / " << d;
+      ASSERT_EQ(f.mod(n), n % d) << n << " % " << d;
+    }
   }
 }
 

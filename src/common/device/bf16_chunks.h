@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "../bf16.h"
+#include "bf16_pack.h"
 #include "launch.h"
 
 namespace mla::gpu {
@@ -25,6 +26,19 @@ inline bool vec16_ok(const void* base, std::initializer_list<std::pair<int64_t, 
   return true;
 }
 
+// One 16-byte store to a 16-byte aligned address. On CUDA it is spelled out in PTX: in
+// norm_rope nvcc split the plain uint4 store into four 4-byte stores (and write efficiency
+// with them), whatever alignment it was told.
+MLA_DEVICE MLA_FORCEINLINE void store16(void* p, uint4 w) {
+#if defined(MLA_GPU_CUDA) && defined(MLA_DEVICE_PASS)
+  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(w.x), "r"(w.y),
+               "r"(w.z), "r"(w.w)
+               : "memory");
+#else
+  *static_cast<uint4*>(p) = w;
+#endif
+}
+
 // bf16 pairs in 32-bit words (element 2i in the low half): kept in registers, a chunk of 8
 // costs 4 of them, and the conversions are a shift or a mask.
 MLA_DEVICE MLA_FORCEINLINE float low_bf16(uint32_t w) {
@@ -33,9 +47,7 @@ MLA_DEVICE MLA_FORCEINLINE float low_bf16(uint32_t w) {
 MLA_DEVICE MLA_FORCEINLINE float high_bf16(uint32_t w) {
   return float_of(w & 0xffff0000u);
 }
-MLA_DEVICE MLA_FORCEINLINE uint32_t pack_bf16(float lo, float hi) {
-  return uint32_t(float_to_bf16(lo)) | (uint32_t(float_to_bf16(hi)) << 16);
-}
+MLA_DEVICE MLA_FORCEINLINE uint32_t pack_bf16(float lo, float hi) { return pack_bf16x2(lo, hi); }
 
 // The words of one chunk of an even kVec.
 template <int kVec, bool kVector>
@@ -76,8 +88,8 @@ template <int kVec, bool kVector>
 MLA_DEVICE MLA_FORCEINLINE void store_chunk(bf16_bits* p, const float (&v)[kVec]) {
   if constexpr (kVector) {
     static_assert(kVec == 8, "16-byte chunks hold 8 bf16");
-    *reinterpret_cast<uint4*>(p) = uint4{pack_bf16(v[0], v[1]), pack_bf16(v[2], v[3]),
-                                         pack_bf16(v[4], v[5]), pack_bf16(v[6], v[7])};
+    store16(p, uint4{pack_bf16(v[0], v[1]), pack_bf16(v[2], v[3]), pack_bf16(v[4], v[5]),
+                     pack_bf16(v[6], v[7])});
   } else {
 #pragma unroll
     for (int i = 0; i < kVec; ++i) p[i] = float_to_bf16(v[i]);

@@ -17,7 +17,7 @@ __global__ void __launch_bounds__(kRowThreads) concat_kernel(ConcatProblem p, Ro
   const int64_t rows = p.rows();
   for (int64_t row = int64_t(blockIdx.x) * l.rows_per_block + group; row < rows;
        row += int64_t(gridDim.x) * l.rows_per_block) {
-    const int64_t n = row / p.h, h = row % p.h;
+    const int64_t n = p.token_of(row), h = row - n * p.h;
     bf16_bits* out = p.out + n * p.out_sn + h * p.out_sh;
     const bf16_bits* a = p.a + n * p.a_sn + h * p.a_sh;
     const bf16_bits* b = p.b + n * p.b_sn + h * p.b_sh;

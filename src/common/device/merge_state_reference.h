@@ -20,7 +20,7 @@ __global__ void __launch_bounds__(kRowThreads) merge_state_kernel(MergeStateProb
   const int64_t rows = p.rows();
   for (int64_t row = int64_t(blockIdx.x) * l.rows_per_block + group; row < rows;
        row += int64_t(gridDim.x) * l.rows_per_block) {
-    const int64_t n = row / p.h, h = row % p.h;
+    const int64_t n = p.token_of(row), h = row - n * p.h;
     const float lse_a = p.lse_a[n * p.la_sn + h * p.la_sh];
     const float lse_b = p.lse_b[n * p.lb_sn + h * p.lb_sh];
     const bf16_bits* va = p.v_a + n * p.va_sn + h * p.va_sh;

@@ -20,6 +20,7 @@ namespace norm_rope_dev {
 constexpr int kGroup = 32;
 constexpr int kRowsPerBlock = kRowThreads / kGroup;
 constexpr int kCached = 2;  // D = 512 (V4): 64 chunks of 8, two per lane
+constexpr int kSharedWeights = 1024;
 static_assert(kGroup <= kWaveSize, "a row group must not span waves");
 }  // namespace norm_rope_dev
 
@@ -30,14 +31,16 @@ MLA_DEVICE MLA_FORCEINLINE float group_sum(float v) {
   return v;
 }
 
-// Scales chunk c (columns c * kVec ...) of a row, rotates its rope pairs and stores it.
+// Scales chunk c (columns c * kVec ...) of a row, rotates its rope pairs and stores it. w holds
+// the chunk's weights when the caller preloaded them (null: read them here).
 template <int kVec, bool kVector>
 MLA_DEVICE MLA_FORCEINLINE void finish_chunk(const NormRopeProblem& p, float (&v)[kVec], int c,
-                                             float scale, const float* tab, bf16_bits* out) {
+                                             float scale, const float* w, const float* tab,
+                                             bf16_bits* out) {
   const int64_t col0 = int64_t(c) * kVec;
   if (p.normalize) {
 #pragma unroll
-    for (int i = 0; i < kVec; ++i) v[i] = v[i] * scale * norm_weight(p, col0 + i);
+    for (int i = 0; i < kVec; ++i) v[i] = v[i] * scale * (w ? w[i] : norm_weight(p, col0 + i));
   }
   const int64_t rope0 = p.d - kRopeDim;
   if (tab != nullptr && col0 >= rope0) {
@@ -56,10 +59,18 @@ __global__ void __launch_bounds__(kRowThreads) norm_rope_kernel(NormRopeProblem 
   const int chunks = int(p.d / kVec);
   const int64_t rows = p.rows();
   bf16_bits* const dst = p.dst();
+  // The weights are the same for every row: read once per block into shared memory, not per
+  // element of every row (rows wider than kSharedWeights read them from memory).
+  __shared__ float w_s[kSharedWeights];
+  const bool shared_w = p.normalize && p.d <= kSharedWeights;
+  if (shared_w) {
+    for (int64_t i = threadIdx.x; i < p.d; i += blockDim.x) w_s[i] = norm_weight(p, i);
+    __syncthreads();
+  }
   // The loop bound is uniform over each group, as the shuffles need.
   for (int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + int(threadIdx.x) / kGroup; row < rows;
        row += int64_t(gridDim.x) * kRowsPerBlock) {
-    const int64_t n = row / p.h, h = row % p.h;
+    const int64_t n = p.token_of(row), h = row - n * p.h;
     const bf16_bits* x = p.x + n * p.x_sn + h * p.x_sh;
     bf16_bits* out = dst + n * p.dst_sn() + h * p.dst_sh();
     const float* tab = rope_row(p, n);  // its position load overlaps the row's
@@ -91,13 +102,15 @@ __global__ void __launch_bounds__(kRowThreads) norm_rope_kernel(NormRopeProblem 
       if (c < chunks) {
         float v[kVec];
         words_to_float<kVec>(cached[k], v);
-        finish_chunk<kVec, kVector>(p, v, c, scale, tab, out);
+        finish_chunk<kVec, kVector>(p, v, c, scale, shared_w ? &w_s[c * kVec] : nullptr, tab,
+                                    out);
       }
     }
     for (int c = lane + kCached * kGroup; c < chunks; c += kGroup) {
       float v[kVec];
       load_chunk<kVec, kVector>(x + int64_t(c) * kVec, v);
-      finish_chunk<kVec, kVector>(p, v, c, scale, tab, out);
+      finish_chunk<kVec, kVector>(p, v, c, scale, shared_w ? &w_s[c * kVec] : nullptr, tab,
+                                  out);
     }
   }
 }

@@ -7,7 +7,7 @@ namespace mla::host {
 
 mla_status merge_state(const MergeStateProblem& p, int threads) {
   parallel_for_chunked<64>(p.rows(), threads, [&](int64_t row) {
-    const int64_t n = row / p.h, h = row % p.h;
+    const int64_t n = p.token_of(row), h = row - n * p.h;
     const MergeWeights w =
         merge_weights(p.lse_a[n * p.la_sn + h * p.la_sh], p.lse_b[n * p.lb_sn + h * p.lb_sh]);
     const bf16_bits* va = p.v_a + n * p.va_sn + h * p.va_sh;

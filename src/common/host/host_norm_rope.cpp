@@ -13,7 +13,7 @@ namespace {
 constexpr int64_t kRowsPerTask = 64;
 
 void norm_rope_row(const NormRopeProblem& p, int64_t row, float* y) {
-  const int64_t n = row / p.h, h = row % p.h;
+  const int64_t n = p.token_of(row), h = row - n * p.h;
   const bf16_bits* x = p.x + n * p.x_sn + h * p.x_sh;
   float sum_sq = 0.0f;
   for (int64_t i = 0; i < p.d; ++i) {
