@@ -13,26 +13,15 @@ namespace {
 constexpr Tolerance kBf16OutTol{1e-5, 2.01 / 256, -1.0};
 constexpr Tolerance kLseTol{1e-6, 2.01 / 65536, -1.0};
 
-struct ConcatOp {
-  using Problem = ConcatProblem;
+struct ConcatOp : OpDefaults<ConcatProblem> {
   static constexpr const char* kName = "concat";
 
-  static size_t host_workspace(const Problem&, int) { return 0; }
   static mla_status host(const Problem& p, void*, int threads) { return host::concat(p, threads); }
 #if MLA_WITH_GPU
   static mla_status reference(const Problem& p, mla_stream s) {
     return gpu::reference_concat(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) {
-    return false;
-  }
-  static size_t native_workspace(const Problem&) {
-    return 0;
-  }
-  static mla_status native(const Problem&, void*, mla_stream) {
-    return fail(MLA_STATUS_NOT_SUPPORTED, "concat: no native kernel");
-  }
   static void buffers(Problem& p, std::vector<Buffer>* b) {
     b->push_back(make_buffer(p.a, extent({{p.n, p.a_sn}, {p.h, p.a_sh}}, p.d_a, 2), Role::In, "a"));
     b->push_back(make_buffer(p.b, extent({{p.n, p.b_sn}, {p.h, p.b_sh}}, p.d_b, 2), Role::In, "b"));
@@ -41,11 +30,9 @@ struct ConcatOp {
   }
 };
 
-struct MergeStateOp {
-  using Problem = MergeStateProblem;
+struct MergeStateOp : OpDefaults<MergeStateProblem> {
   static constexpr const char* kName = "merge_state";
 
-  static size_t host_workspace(const Problem&, int) { return 0; }
   static mla_status host(const Problem& p, void*, int threads) {
     return host::merge_state(p, threads);
   }
@@ -54,15 +41,6 @@ struct MergeStateOp {
     return gpu::reference_merge_state(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) {
-    return false;
-  }
-  static size_t native_workspace(const Problem&) {
-    return 0;
-  }
-  static mla_status native(const Problem&, void*, mla_stream) {
-    return fail(MLA_STATUS_NOT_SUPPORTED, "merge_state: no native kernel");
-  }
   static void buffers(Problem& p, std::vector<Buffer>* b) {
     b->push_back(
         make_buffer(p.v_a, extent({{p.n, p.va_sn}, {p.h, p.va_sh}}, p.d, 2), Role::In, "v_a"));
@@ -79,11 +57,9 @@ struct MergeStateOp {
   }
 };
 
-struct NormRopeOp {
-  using Problem = NormRopeProblem;
+struct NormRopeOp : OpDefaults<NormRopeProblem> {
   static constexpr const char* kName = "norm_rope";
 
-  static size_t host_workspace(const Problem&, int) { return 0; }
   static mla_status host(const Problem& p, void*, int threads) {
     return host::norm_rope(p, threads);
   }
@@ -92,15 +68,6 @@ struct NormRopeOp {
     return gpu::reference_norm_rope(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) {
-    return false;
-  }
-  static size_t native_workspace(const Problem&) {
-    return 0;
-  }
-  static mla_status native(const Problem&, void*, mla_stream) {
-    return fail(MLA_STATUS_NOT_SUPPORTED, "norm_rope: no native kernel");
-  }
   // In place, x is the output: listed once, as InOut, so that staging and compare copies of
   // it are what the kernels read and write.
   static void buffers(Problem& p, std::vector<Buffer>* b) {

@@ -17,11 +17,9 @@ Buffer int32_vector(Strided<T>& v, int64_t n, Role role, const char* name) {
   return make_buffer(v.data, extent({{n, v.stride}}, 1, 4), role, name);
 }
 
-struct SwaTokenIdsOp {
-  using Problem = SwaTokenIdsProblem;
+struct SwaTokenIdsOp : OpDefaults<SwaTokenIdsProblem> {
   static constexpr const char* kName = "build_swa_token_ids";
 
-  static size_t host_workspace(const Problem&, int) { return 0; }
   static mla_status host(const Problem& p, void*, int threads) {
     return host::build_swa_token_ids(p, threads);
   }
@@ -30,15 +28,6 @@ struct SwaTokenIdsOp {
     return gpu::reference_build_swa_token_ids(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) {
-    return false;
-  }
-  static size_t native_workspace(const Problem&) {
-    return 0;
-  }
-  static mla_status native(const Problem&, void*, mla_stream) {
-    return fail(MLA_STATUS_NOT_SUPPORTED, "build_swa_token_ids: no native kernel");
-  }
   static void buffers(Problem& p, std::vector<Buffer>* b) {
     b->push_back(int32_vector(p.seq_lens, p.reqs, Role::In, "seq_lens"));
     b->push_back(int32_vector(p.extend_lens, p.reqs, Role::In, "extend_seq_lens"));
@@ -56,11 +45,9 @@ struct SwaTokenIdsOp {
   }
 };
 
-struct CombineIndicesOp {
-  using Problem = CombineIndicesProblem;
+struct CombineIndicesOp : OpDefaults<CombineIndicesProblem> {
   static constexpr const char* kName = "combine_topk_swa_indices";
 
-  static size_t host_workspace(const Problem&, int) { return 0; }
   static mla_status host(const Problem& p, void*, int threads) {
     return host::combine_topk_swa_indices(p, threads);
   }
@@ -69,15 +56,6 @@ struct CombineIndicesOp {
     return gpu::reference_combine_topk_swa_indices(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) {
-    return false;
-  }
-  static size_t native_workspace(const Problem&) {
-    return 0;
-  }
-  static mla_status native(const Problem&, void*, mla_stream) {
-    return fail(MLA_STATUS_NOT_SUPPORTED, "combine_topk_swa_indices: no native kernel");
-  }
   static void buffers(Problem& p, std::vector<Buffer>* b) {
     b->push_back(make_buffer(p.topk_idx, extent({{p.rows, p.topk_s}}, p.topk_cols, 4), Role::In,
                              "topk_indices"));

@@ -11,8 +11,7 @@ namespace {
 // Native and reference logits sum the same products in different orders; masks must match.
 constexpr Tolerance kLogitsTol{1e-3, 1e-3, 1e-5};
 
-struct IndexerLogitsOp {
-  using Problem = IndexerLogitsProblem;
+struct IndexerLogitsOp : OpDefaults<IndexerLogitsProblem> {
   static constexpr const char* kName = "indexer_logits";
 
   static size_t host_workspace(const Problem&, int threads) {
@@ -29,12 +28,7 @@ struct IndexerLogitsOp {
     return gpu::native_indexer_logits(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) {
-    return true;
-  }
-  static size_t native_workspace(const Problem&) {
-    return 0;
-  }
+  static bool native_covers(const Problem&) { return true; }
   static void buffers(Problem& p, std::vector<Buffer>* b) {
     b->push_back(make_buffer(p.q, extent({{p.m, p.q_sm}, {p.h, p.q_sh}}, p.d, 1), Role::In, "q"));
     b->push_back(make_buffer(p.k, extent({{p.n, p.k_s}}, p.d, 1), Role::In, "k"));
@@ -47,8 +41,7 @@ struct IndexerLogitsOp {
   }
 };
 
-struct IndexerPagedLogitsOp {
-  using Problem = IndexerPagedLogitsProblem;
+struct IndexerPagedLogitsOp : OpDefaults<IndexerPagedLogitsProblem> {
   static constexpr const char* kName = "indexer_paged_logits";
 
   static size_t host_workspace(const Problem&, int threads) {
@@ -65,12 +58,7 @@ struct IndexerPagedLogitsOp {
     return gpu::native_indexer_paged_logits(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) {
-    return true;
-  }
-  static size_t native_workspace(const Problem&) {
-    return 0;
-  }
+  static bool native_covers(const Problem&) { return true; }
   static void buffers(Problem& p, std::vector<Buffer>* b) {
     const int64_t q = extent({{p.b, p.q_sb}, {p.next_n, p.q_sn}, {p.h, p.q_sh}}, p.d, 1);
     const int64_t kv = (p.num_pages - 1) * p.page_stride + p.page_bytes();
@@ -87,11 +75,9 @@ struct IndexerPagedLogitsOp {
   }
 };
 
-struct IndexerTopkOp {
-  using Problem = IndexerTopkProblem;
+struct IndexerTopkOp : OpDefaults<IndexerTopkProblem> {
   static constexpr const char* kName = "indexer_topk";
 
-  static size_t host_workspace(const Problem&, int) { return 0; }
   static mla_status host(const Problem& p, void*, int threads) {
     return host::indexer_topk(p, threads);
   }
@@ -103,12 +89,7 @@ struct IndexerTopkOp {
     return gpu::native_indexer_topk(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) {
-    return true;
-  }
-  static size_t native_workspace(const Problem&) {
-    return 0;
-  }
+  static bool native_covers(const Problem&) { return true; }
   static void buffers(Problem& p, std::vector<Buffer>* b) {
     using L = IndexerTopkProblem::Lengths;
     const int64_t requests = p.rows / p.next_n;

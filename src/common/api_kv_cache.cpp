@@ -13,11 +13,9 @@ bool aligned16(const bf16_bits* p, int64_t stride) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0 && (stride * 2) % 16 == 0;
 }
 
-struct KvStoreOp {
-  using Problem = KvStoreProblem;
+struct KvStoreOp : OpDefaults<KvStoreProblem> {
   static constexpr const char* kName = "kv_store";
 
-  static size_t host_workspace(const Problem&, int) { return 0; }
   static mla_status host(const Problem& p, void*, int threads) { return host::kv_store(p, threads); }
 #if MLA_WITH_GPU
   static mla_status reference(const Problem& p, mla_stream s) {
@@ -26,7 +24,6 @@ struct KvStoreOp {
 #endif
   // 16-byte rows of k: the native kernel moves them in 16-byte words.
   static bool native_covers(const Problem& p) { return aligned16(p.k, p.k_s); }
-  static size_t native_workspace(const Problem&) { return 0; }
 #if MLA_WITH_GPU
   static mla_status native(const Problem& p, void*, mla_stream s) {
     return gpu::native_kv_store(p, s);
@@ -41,11 +38,9 @@ struct KvStoreOp {
   }
 };
 
-struct KvGatherOp {
-  using Problem = KvGatherProblem;
+struct KvGatherOp : OpDefaults<KvGatherProblem> {
   static constexpr const char* kName = "kv_gather";
 
-  static size_t host_workspace(const Problem&, int) { return 0; }
   static mla_status host(const Problem& p, void*, int threads) {
     return host::kv_gather(p, threads);
   }
@@ -55,7 +50,6 @@ struct KvGatherOp {
   }
 #endif
   static bool native_covers(const Problem& p) { return aligned16(p.out, p.out_s); }
-  static size_t native_workspace(const Problem&) { return 0; }
 #if MLA_WITH_GPU
   static mla_status native(const Problem& p, void*, mla_stream s) {
     return gpu::native_kv_gather(p, s);

@@ -13,8 +13,7 @@ constexpr Tolerance kDecodeLseTol{1e-6, 8.01 / 65536, -1.0};   // SPEC 8, decode
 constexpr Tolerance kPrefillOutTol{8e-4, 3.01 / 128, 7e-6};    // SPEC 8, prefill out
 constexpr Tolerance kPrefillStatTol{1e-6, 2.01 / 65536, -1.0}; // SPEC 8, max_logits and lse
 
-struct SparseDecodeOp {
-  using Problem = SparseDecodeProblem;
+struct SparseDecodeOp : OpDefaults<SparseDecodeProblem> {
   static constexpr const char* kName = "sparse_decode";
 
   static size_t host_workspace(const Problem&, int threads) {
@@ -28,11 +27,6 @@ struct SparseDecodeOp {
     return gpu::reference_sparse_decode(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) { return false; }
-  static size_t native_workspace(const Problem&) { return 0; }
-  static mla_status native(const Problem&, void*, mla_stream) {
-    return fail(MLA_STATUS_NOT_SUPPORTED, "sparse_decode: no native kernel yet");
-  }
   static void buffers(Problem& p, std::vector<Buffer>* b) {
     const int64_t q = extent({{p.b, p.q_sb}, {p.s_q, p.q_ss}, {p.h_q, p.q_sh}}, p.d_qk, 2);
     const int64_t idx = extent({{p.b, p.idx_sb}, {p.s_q, p.idx_ss}}, p.topk, 4);
@@ -57,8 +51,7 @@ struct SparseDecodeOp {
   }
 };
 
-struct SparsePrefillOp {
-  using Problem = SparsePrefillProblem;
+struct SparsePrefillOp : OpDefaults<SparsePrefillProblem> {
   static constexpr const char* kName = "sparse_prefill";
 
   static size_t host_workspace(const Problem&, int threads) {
@@ -72,11 +65,6 @@ struct SparsePrefillOp {
     return gpu::reference_sparse_prefill(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) { return false; }
-  static size_t native_workspace(const Problem&) { return 0; }
-  static mla_status native(const Problem&, void*, mla_stream) {
-    return fail(MLA_STATUS_NOT_SUPPORTED, "sparse_prefill: no native kernel yet");
-  }
   static void buffers(Problem& p, std::vector<Buffer>* b) {
     b->push_back(make_buffer(p.q, extent({{p.s_q, p.q_ss}, {p.h_q, p.q_sh}}, p.d_qk, 2), Role::In,
                              "q"));

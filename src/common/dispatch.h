@@ -1,14 +1,13 @@
-// The backend dispatcher. Every operation is described by an Op traits struct:
+// The backend dispatcher. Every operation is described by an Op traits struct, derived from
+// OpDefaults<Problem> (below), that gives:
 //
-//   using Problem = ...;                        validated arguments (validate.h)
 //   static constexpr const char* kName;
-//   static size_t host_workspace(const Problem&, int threads);
 //   static mla_status host(const Problem&, void* workspace, int threads);
 //   static mla_status reference(const Problem&, mla_stream);          GPU builds only
-//   static bool native_covers(const Problem&);
-//   static size_t native_workspace(const Problem&);
-//   static mla_status native(const Problem&, void* workspace, mla_stream);
 //   static void buffers(Problem&, std::vector<Buffer>*);   every buffer the op touches
+//
+// and, where the defaults do not hold, host_workspace(), native_covers(), native_workspace()
+// and native().
 //
 // and run<Op>() picks the backend (SPEC: MLA_BACKEND), stages through host memory for the host
 // backend on a GPU context, and runs the compare mode. Only the debugging paths (host on a GPU
@@ -60,6 +59,19 @@ inline int64_t extent(std::initializer_list<std::pair<int64_t, int64_t>> size_st
   }
   return (last + 1) * elem_bytes;
 }
+
+// What an Op gets unless it says otherwise: no host scratch, and no native kernel (the
+// dispatcher then runs the device reference; MLA_BACKEND=native reports NOT_SUPPORTED).
+template <class P>
+struct OpDefaults {
+  using Problem = P;
+  static size_t host_workspace(const P&, int) { return 0; }
+  static bool native_covers(const P&) { return false; }
+  static size_t native_workspace(const P&) { return 0; }
+  static mla_status native(const P&, void*, mla_stream) {  // unreachable: native_covers is false
+    return fail(MLA_STATUS_INTERNAL, "no native kernel");
+  }
+};
 
 mla_status check_workspace(size_t required, const void* ws, size_t ws_bytes);
 const char* device_backend_name(bool native);
