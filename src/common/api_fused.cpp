@@ -15,6 +15,7 @@ constexpr Tolerance kLseTol{1e-6, 2.01 / 65536, -1.0};
 
 struct ConcatOp : OpDefaults<ConcatProblem> {
   static constexpr const char* kName = "concat";
+  static bool empty(const Problem& p) { return p.rows() == 0; }
 
   static mla_status host(const Problem& p, void*, int threads) { return host::concat(p, threads); }
 #if MLA_WITH_GPU
@@ -32,6 +33,7 @@ struct ConcatOp : OpDefaults<ConcatProblem> {
 
 struct MergeStateOp : OpDefaults<MergeStateProblem> {
   static constexpr const char* kName = "merge_state";
+  static bool empty(const Problem& p) { return p.rows() == 0; }
 
   static mla_status host(const Problem& p, void*, int threads) {
     return host::merge_state(p, threads);
@@ -59,6 +61,7 @@ struct MergeStateOp : OpDefaults<MergeStateProblem> {
 
 struct NormRopeOp : OpDefaults<NormRopeProblem> {
   static constexpr const char* kName = "norm_rope";
+  static bool empty(const Problem& p) { return p.rows() == 0; }
 
   static mla_status host(const Problem& p, void*, int threads) {
     return host::norm_rope(p, threads);
@@ -95,40 +98,20 @@ struct NormRopeOp : OpDefaults<NormRopeProblem> {
 extern "C" {
 
 mla_status mla_concat_mla_k(mla_context ctx, const mla_concat_mla_k_args* args, mla_stream stream) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  ConcatProblem p;
-  MLA_TRY(validate(args, &p));
-  if (p.rows() == 0) return MLA_STATUS_SUCCESS;
-  return run<ConcatOp>(*ctx, p, nullptr, 0, stream);
+  return mla::call<mla::ConcatOp>(ctx, args, nullptr, 0, stream);
 }
 
 mla_status mla_concat_mla_absorb_q(mla_context ctx, const mla_concat_mla_absorb_q_args* args,
                                    mla_stream stream) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  ConcatProblem p;
-  MLA_TRY(validate(args, &p));
-  if (p.rows() == 0) return MLA_STATUS_SUCCESS;
-  return run<ConcatOp>(*ctx, p, nullptr, 0, stream);
+  return mla::call<mla::ConcatOp>(ctx, args, nullptr, 0, stream);
 }
 
 mla_status mla_merge_state(mla_context ctx, const mla_merge_state_args* args, mla_stream stream) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  MergeStateProblem p;
-  MLA_TRY(validate(args, &p));
-  if (p.rows() == 0) return MLA_STATUS_SUCCESS;
-  return run<MergeStateOp>(*ctx, p, nullptr, 0, stream);
+  return mla::call<mla::MergeStateOp>(ctx, args, nullptr, 0, stream);
 }
 
 mla_status mla_norm_rope(mla_context ctx, const mla_norm_rope_args* args, mla_stream stream) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  NormRopeProblem p;
-  MLA_TRY(validate(args, &p));
-  if (p.rows() == 0) return MLA_STATUS_SUCCESS;
-  return run<NormRopeOp>(*ctx, p, nullptr, 0, stream);
+  return mla::call<mla::NormRopeOp>(ctx, args, nullptr, 0, stream);
 }
 
 }  // extern "C"

@@ -47,6 +47,7 @@ struct SwaTokenIdsOp : OpDefaults<SwaTokenIdsProblem> {
 
 struct CombineIndicesOp : OpDefaults<CombineIndicesProblem> {
   static constexpr const char* kName = "combine_topk_swa_indices";
+  static bool empty(const Problem& p) { return p.rows == 0; }
 
   static mla_status host(const Problem& p, void*, int threads) {
     return host::combine_topk_swa_indices(p, threads);
@@ -83,22 +84,14 @@ int64_t mla_combined_topk_width(int64_t topk, int64_t window) {
 
 mla_status mla_build_swa_token_ids(mla_context ctx, const mla_build_swa_token_ids_args* args,
                                    mla_stream stream) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  SwaTokenIdsProblem p;
-  MLA_TRY(validate(args, &p));
-  return run<SwaTokenIdsOp>(*ctx, p, nullptr, 0, stream);  // the offsets are always written
+  // Never empty: the offsets are written even for zero requests.
+  return mla::call<mla::SwaTokenIdsOp>(ctx, args, nullptr, 0, stream);
 }
 
 mla_status mla_combine_topk_swa_indices(mla_context ctx,
                                         const mla_combine_topk_swa_indices_args* args,
                                         mla_stream stream) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  CombineIndicesProblem p;
-  MLA_TRY(validate(args, &p));
-  if (p.rows == 0) return MLA_STATUS_SUCCESS;
-  return run<CombineIndicesOp>(*ctx, p, nullptr, 0, stream);
+  return mla::call<mla::CombineIndicesOp>(ctx, args, nullptr, 0, stream);
 }
 
 }  // extern "C"

@@ -13,6 +13,7 @@ constexpr Tolerance kLogitsTol{1e-3, 1e-3, 1e-5};
 
 struct IndexerLogitsOp : OpDefaults<IndexerLogitsProblem> {
   static constexpr const char* kName = "indexer_logits";
+  static bool empty(const Problem& p) { return p.m == 0 || p.n == 0; }
 
   static size_t host_workspace(const Problem&, int threads) {
     return host::indexer_logits_workspace(threads);
@@ -28,7 +29,9 @@ struct IndexerLogitsOp : OpDefaults<IndexerLogitsProblem> {
     return gpu::native_indexer_logits(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) { return true; }
+  static bool native_covers(const Problem&) {
+    return true;
+  }
   static void buffers(Problem& p, std::vector<Buffer>* b) {
     b->push_back(make_buffer(p.q, extent({{p.m, p.q_sm}, {p.h, p.q_sh}}, p.d, 1), Role::In, "q"));
     b->push_back(make_buffer(p.k, extent({{p.n, p.k_s}}, p.d, 1), Role::In, "k"));
@@ -43,6 +46,7 @@ struct IndexerLogitsOp : OpDefaults<IndexerLogitsProblem> {
 
 struct IndexerPagedLogitsOp : OpDefaults<IndexerPagedLogitsProblem> {
   static constexpr const char* kName = "indexer_paged_logits";
+  static bool empty(const Problem& p) { return p.rows() == 0 || p.max_ctx == 0; }
 
   static size_t host_workspace(const Problem&, int threads) {
     return host::indexer_logits_workspace(threads);
@@ -58,7 +62,9 @@ struct IndexerPagedLogitsOp : OpDefaults<IndexerPagedLogitsProblem> {
     return gpu::native_indexer_paged_logits(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) { return true; }
+  static bool native_covers(const Problem&) {
+    return true;
+  }
   static void buffers(Problem& p, std::vector<Buffer>* b) {
     const int64_t q = extent({{p.b, p.q_sb}, {p.next_n, p.q_sn}, {p.h, p.q_sh}}, p.d, 1);
     const int64_t kv = (p.num_pages - 1) * p.page_stride + p.page_bytes();
@@ -77,6 +83,7 @@ struct IndexerPagedLogitsOp : OpDefaults<IndexerPagedLogitsProblem> {
 
 struct IndexerTopkOp : OpDefaults<IndexerTopkProblem> {
   static constexpr const char* kName = "indexer_topk";
+  static bool empty(const Problem& p) { return p.rows == 0; }
 
   static mla_status host(const Problem& p, void*, int threads) {
     return host::indexer_topk(p, threads);
@@ -89,7 +96,9 @@ struct IndexerTopkOp : OpDefaults<IndexerTopkProblem> {
     return gpu::native_indexer_topk(p, s);
   }
 #endif
-  static bool native_covers(const Problem&) { return true; }
+  static bool native_covers(const Problem&) {
+    return true;
+  }
   static void buffers(Problem& p, std::vector<Buffer>* b) {
     using L = IndexerTopkProblem::Lengths;
     const int64_t requests = p.rows / p.next_n;
@@ -107,16 +116,6 @@ struct IndexerTopkOp : OpDefaults<IndexerTopkProblem> {
   }
 };
 
-template <class Op, class Args>
-mla_status query_workspace(mla_context ctx, const Args* args, size_t* bytes) {
-  MLA_TRY(check_context(ctx));
-  if (bytes == nullptr) return fail(MLA_STATUS_INVALID_ARGUMENT, "bytes: is NULL");
-  typename Op::Problem p;
-  MLA_TRY(validate(args, &p));
-  *bytes = workspace_size<Op>(*ctx, p);
-  return MLA_STATUS_SUCCESS;
-}
-
 }  // namespace
 }  // namespace mla
 
@@ -129,12 +128,7 @@ mla_status mla_indexer_logits_workspace_size(mla_context ctx, const mla_indexer_
 
 mla_status mla_indexer_logits(mla_context ctx, const mla_indexer_logits_args* args, void* workspace,
                               size_t workspace_bytes, mla_stream stream) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  IndexerLogitsProblem p;
-  MLA_TRY(validate(args, &p));
-  if (p.m == 0 || p.n == 0) return MLA_STATUS_SUCCESS;
-  return run<IndexerLogitsOp>(*ctx, p, workspace, workspace_bytes, stream);
+  return mla::call<mla::IndexerLogitsOp>(ctx, args, workspace, workspace_bytes, stream);
 }
 
 mla_status mla_indexer_paged_logits_workspace_size(mla_context ctx,
@@ -145,12 +139,7 @@ mla_status mla_indexer_paged_logits_workspace_size(mla_context ctx,
 
 mla_status mla_indexer_paged_logits(mla_context ctx, const mla_indexer_paged_logits_args* args,
                                     void* workspace, size_t workspace_bytes, mla_stream stream) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  IndexerPagedLogitsProblem p;
-  MLA_TRY(validate(args, &p));
-  if (p.rows() == 0 || p.max_ctx == 0) return MLA_STATUS_SUCCESS;
-  return run<IndexerPagedLogitsOp>(*ctx, p, workspace, workspace_bytes, stream);
+  return mla::call<mla::IndexerPagedLogitsOp>(ctx, args, workspace, workspace_bytes, stream);
 }
 
 mla_status mla_indexer_topk_workspace_size(mla_context ctx, const mla_indexer_topk_args* args,
@@ -160,12 +149,7 @@ mla_status mla_indexer_topk_workspace_size(mla_context ctx, const mla_indexer_to
 
 mla_status mla_indexer_topk(mla_context ctx, const mla_indexer_topk_args* args, void* workspace,
                             size_t workspace_bytes, mla_stream stream) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  IndexerTopkProblem p;
-  MLA_TRY(validate(args, &p));
-  if (p.rows == 0) return MLA_STATUS_SUCCESS;
-  return run<IndexerTopkOp>(*ctx, p, workspace, workspace_bytes, stream);
+  return mla::call<mla::IndexerTopkOp>(ctx, args, workspace, workspace_bytes, stream);
 }
 
 }  // extern "C"

@@ -15,15 +15,20 @@ bool aligned16(const bf16_bits* p, int64_t stride) {
 
 struct KvStoreOp : OpDefaults<KvStoreProblem> {
   static constexpr const char* kName = "kv_store";
+  static bool empty(const Problem& p) { return p.n == 0; }
 
-  static mla_status host(const Problem& p, void*, int threads) { return host::kv_store(p, threads); }
+  static mla_status host(const Problem& p, void*, int threads) {
+    return host::kv_store(p, threads);
+  }
 #if MLA_WITH_GPU
   static mla_status reference(const Problem& p, mla_stream s) {
     return gpu::reference_kv_store(p, s);
   }
 #endif
   // 16-byte rows of k: the native kernel moves them in 16-byte words.
-  static bool native_covers(const Problem& p) { return aligned16(p.k, p.k_s); }
+  static bool native_covers(const Problem& p) {
+    return aligned16(p.k, p.k_s);
+  }
 #if MLA_WITH_GPU
   static mla_status native(const Problem& p, void*, mla_stream s) {
     return gpu::native_kv_store(p, s);
@@ -40,6 +45,7 @@ struct KvStoreOp : OpDefaults<KvStoreProblem> {
 
 struct KvGatherOp : OpDefaults<KvGatherProblem> {
   static constexpr const char* kName = "kv_gather";
+  static bool empty(const Problem& p) { return p.t == 0; }
 
   static mla_status host(const Problem& p, void*, int threads) {
     return host::kv_gather(p, threads);
@@ -49,7 +55,9 @@ struct KvGatherOp : OpDefaults<KvGatherProblem> {
     return gpu::reference_kv_gather(p, s);
   }
 #endif
-  static bool native_covers(const Problem& p) { return aligned16(p.out, p.out_s); }
+  static bool native_covers(const Problem& p) {
+    return aligned16(p.out, p.out_s);
+  }
 #if MLA_WITH_GPU
   static mla_status native(const Problem& p, void*, mla_stream s) {
     return gpu::native_kv_gather(p, s);
@@ -70,21 +78,11 @@ struct KvGatherOp : OpDefaults<KvGatherProblem> {
 extern "C" {
 
 mla_status mla_kv_store(mla_context ctx, const mla_kv_store_args* args, mla_stream stream) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  KvStoreProblem p;
-  MLA_TRY(validate(args, &p));
-  if (p.n == 0) return MLA_STATUS_SUCCESS;
-  return run<KvStoreOp>(*ctx, p, nullptr, 0, stream);
+  return mla::call<mla::KvStoreOp>(ctx, args, nullptr, 0, stream);
 }
 
 mla_status mla_kv_gather(mla_context ctx, const mla_kv_gather_args* args, mla_stream stream) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  KvGatherProblem p;
-  MLA_TRY(validate(args, &p));
-  if (p.t == 0) return MLA_STATUS_SUCCESS;
-  return run<KvGatherOp>(*ctx, p, nullptr, 0, stream);
+  return mla::call<mla::KvGatherOp>(ctx, args, nullptr, 0, stream);
 }
 
 }  // extern "C"

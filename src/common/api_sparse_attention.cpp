@@ -8,13 +8,14 @@
 namespace mla {
 namespace {
 
-constexpr Tolerance kOutTol{1e-3, 2.01 / 128, 5e-6};           // SPEC 8, decode out
-constexpr Tolerance kDecodeLseTol{1e-6, 8.01 / 65536, -1.0};   // SPEC 8, decode lse
-constexpr Tolerance kPrefillOutTol{8e-4, 3.01 / 128, 7e-6};    // SPEC 8, prefill out
-constexpr Tolerance kPrefillStatTol{1e-6, 2.01 / 65536, -1.0}; // SPEC 8, max_logits and lse
+constexpr Tolerance kOutTol{1e-3, 2.01 / 128, 5e-6};            // SPEC 8, decode out
+constexpr Tolerance kDecodeLseTol{1e-6, 8.01 / 65536, -1.0};    // SPEC 8, decode lse
+constexpr Tolerance kPrefillOutTol{8e-4, 3.01 / 128, 7e-6};     // SPEC 8, prefill out
+constexpr Tolerance kPrefillStatTol{1e-6, 2.01 / 65536, -1.0};  // SPEC 8, max_logits and lse
 
 struct SparseDecodeOp : OpDefaults<SparseDecodeProblem> {
   static constexpr const char* kName = "sparse_decode";
+  static bool empty(const Problem& p) { return p.rows() == 0; }
 
   static size_t host_workspace(const Problem&, int threads) {
     return host::sparse_attention_workspace(threads);
@@ -34,8 +35,8 @@ struct SparseDecodeOp : OpDefaults<SparseDecodeProblem> {
     b->push_back(make_buffer(p.q, q, Role::In, "q"));
     b->push_back(make_buffer(p.kv.data, p.kv.bytes(), Role::In, "kv"));
     b->push_back(make_buffer(p.idx, idx, Role::In, "indices"));
-    b->push_back(make_buffer(p.topk_len, extent({{p.b, p.topk_len_s}}, 1, 4), Role::In,
-                             "topk_length"));
+    b->push_back(
+        make_buffer(p.topk_len, extent({{p.b, p.topk_len_s}}, 1, 4), Role::In, "topk_length"));
     if (p.extra_topk > 0) {
       b->push_back(make_buffer(p.extra_kv.data, p.extra_kv.bytes(), Role::In, "extra_kv"));
       b->push_back(make_buffer(p.extra_idx, eidx, Role::In, "extra_indices"));
@@ -43,9 +44,9 @@ struct SparseDecodeOp : OpDefaults<SparseDecodeProblem> {
                                Role::In, "extra_topk_length"));
     }
     b->push_back(make_buffer(p.sink, extent({{p.h_q, p.sink_s}}, 1, 4), Role::In, "attn_sink"));
-    b->push_back(make_buffer(p.out, extent({{p.b, p.out_sb}, {p.s_q, p.out_ss}, {p.h_q, p.out_sh}},
-                                           kDv, 2),
-                             Role::Out, "out", Elem::Bf16, kOutTol));
+    b->push_back(
+        make_buffer(p.out, extent({{p.b, p.out_sb}, {p.s_q, p.out_ss}, {p.h_q, p.out_sh}}, kDv, 2),
+                    Role::Out, "out", Elem::Bf16, kOutTol));
     b->push_back(make_buffer(p.lse, extent({{p.b, p.lse_sb}, {p.h_q, p.lse_sh}}, p.s_q, 4),
                              Role::Out, "lse", Elem::F32, kDecodeLseTol));
   }
@@ -53,6 +54,7 @@ struct SparseDecodeOp : OpDefaults<SparseDecodeProblem> {
 
 struct SparsePrefillOp : OpDefaults<SparsePrefillProblem> {
   static constexpr const char* kName = "sparse_prefill";
+  static bool empty(const Problem& p) { return p.rows() == 0; }
 
   static size_t host_workspace(const Problem&, int threads) {
     return host::sparse_attention_workspace(threads);
@@ -66,12 +68,12 @@ struct SparsePrefillOp : OpDefaults<SparsePrefillProblem> {
   }
 #endif
   static void buffers(Problem& p, std::vector<Buffer>* b) {
-    b->push_back(make_buffer(p.q, extent({{p.s_q, p.q_ss}, {p.h_q, p.q_sh}}, p.d_qk, 2), Role::In,
-                             "q"));
+    b->push_back(
+        make_buffer(p.q, extent({{p.s_q, p.q_ss}, {p.h_q, p.q_sh}}, p.d_qk, 2), Role::In, "q"));
     b->push_back(make_buffer(p.kv, extent({{p.s_kv, p.kv_s}}, p.d_qk, 2), Role::In, "kv"));
     b->push_back(make_buffer(p.idx, extent({{p.s_q, p.idx_s}}, p.topk, 4), Role::In, "indices"));
-    b->push_back(make_buffer(p.topk_len, extent({{p.s_q, p.topk_len_s}}, 1, 4), Role::In,
-                             "topk_length"));
+    b->push_back(
+        make_buffer(p.topk_len, extent({{p.s_q, p.topk_len_s}}, 1, 4), Role::In, "topk_length"));
     b->push_back(make_buffer(p.sink, extent({{p.h_q, p.sink_s}}, 1, 4), Role::In, "attn_sink"));
     b->push_back(make_buffer(p.out, extent({{p.s_q, p.out_ss}, {p.h_q, p.out_sh}}, kDv, 2),
                              Role::Out, "out", Elem::Bf16, kPrefillOutTol));
@@ -89,44 +91,22 @@ extern "C" {
 
 mla_status mla_sparse_decode_workspace_size(mla_context ctx, const mla_sparse_decode_args* args,
                                             size_t* bytes) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  if (bytes == nullptr) return fail(MLA_STATUS_INVALID_ARGUMENT, "bytes: is NULL");
-  SparseDecodeProblem p;
-  MLA_TRY(validate(args, &p));
-  *bytes = workspace_size<SparseDecodeOp>(*ctx, p);
-  return MLA_STATUS_SUCCESS;
+  return mla::query_workspace<mla::SparseDecodeOp>(ctx, args, bytes);
 }
 
 mla_status mla_sparse_decode(mla_context ctx, const mla_sparse_decode_args* args, void* workspace,
                              size_t workspace_bytes, mla_stream stream) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  SparseDecodeProblem p;
-  MLA_TRY(validate(args, &p));
-  if (p.rows() == 0) return MLA_STATUS_SUCCESS;
-  return run<SparseDecodeOp>(*ctx, p, workspace, workspace_bytes, stream);
+  return mla::call<mla::SparseDecodeOp>(ctx, args, workspace, workspace_bytes, stream);
 }
 
 mla_status mla_sparse_prefill_workspace_size(mla_context ctx, const mla_sparse_prefill_args* args,
                                              size_t* bytes) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  if (bytes == nullptr) return fail(MLA_STATUS_INVALID_ARGUMENT, "bytes: is NULL");
-  SparsePrefillProblem p;
-  MLA_TRY(validate(args, &p));
-  *bytes = workspace_size<SparsePrefillOp>(*ctx, p);
-  return MLA_STATUS_SUCCESS;
+  return mla::query_workspace<mla::SparsePrefillOp>(ctx, args, bytes);
 }
 
-mla_status mla_sparse_prefill(mla_context ctx, const mla_sparse_prefill_args* args,
-                              void* workspace, size_t workspace_bytes, mla_stream stream) {
-  using namespace mla;
-  MLA_TRY(check_context(ctx));
-  SparsePrefillProblem p;
-  MLA_TRY(validate(args, &p));
-  if (p.rows() == 0) return MLA_STATUS_SUCCESS;
-  return run<SparsePrefillOp>(*ctx, p, workspace, workspace_bytes, stream);
+mla_status mla_sparse_prefill(mla_context ctx, const mla_sparse_prefill_args* args, void* workspace,
+                              size_t workspace_bytes, mla_stream stream) {
+  return mla::call<mla::SparsePrefillOp>(ctx, args, workspace, workspace_bytes, stream);
 }
 
 }  // extern "C"

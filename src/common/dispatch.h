@@ -44,8 +44,12 @@ struct Buffer {
 template <typename T>
 Buffer make_buffer(T*& field, int64_t bytes, Role role, const char* name, Elem elem = Elem::Bytes,
                    Tolerance tol = {}) {
-  return Buffer{reinterpret_cast<void**>(const_cast<std::remove_const_t<T>**>(&field)), bytes,
-                role, elem, tol, name};
+  return Buffer{reinterpret_cast<void**>(const_cast<std::remove_const_t<T>**>(&field)),
+                bytes,
+                role,
+                elem,
+                tol,
+                name};
 }
 
 // Bytes from the base of a strided view to one past its last element; 0 if it has none.
@@ -66,6 +70,7 @@ template <class P>
 struct OpDefaults {
   using Problem = P;
   static size_t host_workspace(const P&, int) { return 0; }
+  static bool empty(const P&) { return false; }  // true: nothing to do, nothing written
   static bool native_covers(const P&) { return false; }
   static size_t native_workspace(const P&) { return 0; }
   static mla_status native(const P&, void*, mla_stream) {  // unreachable: native_covers is false
@@ -184,8 +189,7 @@ mla_status run_compare(const mla_context_s& ctx, const typename Op::Problem& p, 
   }
   log(LogLevel::Warn, "%s %s: BEYOND tolerance;%s", Op::kName, label.c_str(), report.c_str());
   if (ctx.compare_fails)
-    return fail(MLA_STATUS_COMPARE_MISMATCH, "%s %s:%s", Op::kName, label.c_str(),
-                report.c_str());
+    return fail(MLA_STATUS_COMPARE_MISMATCH, "%s %s:%s", Op::kName, label.c_str(), report.c_str());
   return MLA_STATUS_SUCCESS;
 }
 
@@ -201,11 +205,14 @@ mla_status run_checked(const mla_context_s& ctx, const typename Op::Problem& p, 
   MLA_TRY(scope.status());
   const bool native = Op::native_covers(p);
   switch (ctx.backend) {
-    case MLA_BACKEND_AUTO: break;
+    case MLA_BACKEND_AUTO:
+      break;
     case MLA_BACKEND_NATIVE:
       if (!native)
-        return fail(MLA_STATUS_NOT_SUPPORTED, "%s: MLA_BACKEND=native, but no native kernel"
-                    " covers this call (unset it or use reference)", Op::kName);
+        return fail(MLA_STATUS_NOT_SUPPORTED,
+                    "%s: MLA_BACKEND=native, but no native kernel"
+                    " covers this call (unset it or use reference)",
+                    Op::kName);
       break;
     case MLA_BACKEND_REFERENCE:
       MLA_TRY(Op::reference(p, stream));
@@ -215,7 +222,8 @@ mla_status run_checked(const mla_context_s& ctx, const typename Op::Problem& p, 
       MLA_TRY(run_host_staged<Op>(ctx, p, stream));
       set_last_backend("host");
       return MLA_STATUS_SUCCESS;
-    case MLA_BACKEND_COMPARE: return run_compare<Op>(ctx, p, ws, stream);
+    case MLA_BACKEND_COMPARE:
+      return run_compare<Op>(ctx, p, ws, stream);
   }
   MLA_TRY(run_device<Op>(p, native, ws, stream));
   set_last_backend(device_backend_name(native));
@@ -238,6 +246,27 @@ mla_status run(const mla_context_s& ctx, const typename Op::Problem& p, void* ws
   } catch (const std::exception& e) {
     return fail(MLA_STATUS_INTERNAL, "%s: %s", Op::kName, e.what());
   }
+}
+
+// The bodies of the C entry points: check the context, validate the arguments into the Op's
+// problem (the validate() overloads of validate*.h), skip calls with nothing to do, run.
+template <class Op, class Args>
+mla_status call(mla_context ctx, const Args* args, void* ws, size_t ws_bytes, mla_stream stream) {
+  MLA_TRY(check_context(ctx));
+  typename Op::Problem p;
+  MLA_TRY(validate(args, &p));
+  if (Op::empty(p)) return MLA_STATUS_SUCCESS;
+  return run<Op>(*ctx, p, ws, ws_bytes, stream);
+}
+
+template <class Op, class Args>
+mla_status query_workspace(mla_context ctx, const Args* args, size_t* bytes) {
+  MLA_TRY(check_context(ctx));
+  if (bytes == nullptr) return fail(MLA_STATUS_INVALID_ARGUMENT, "bytes: is NULL");
+  typename Op::Problem p;
+  MLA_TRY(validate(args, &p));
+  *bytes = workspace_size<Op>(*ctx, p);
+  return MLA_STATUS_SUCCESS;
 }
 
 }  // namespace mla
