@@ -138,14 +138,5 @@ mla_status resolve_softmax_scale(float given, int64_t d_qk, float* scale) {
   return MLA_STATUS_SUCCESS;
 }
 
-int64_t extent_bytes(const mla_tensor* t, int elem_bytes) {
-  if (t == nullptr) return 0;
-  int64_t last = 0;
-  for (int i = 0; i < t->ndim; ++i) {
-    if (t->shape[i] == 0) return 0;
-    last += (t->shape[i] - 1) * t->strides[i];
-  }
-  return (last + 1) * elem_bytes;
-}
 
 }  // namespace mla

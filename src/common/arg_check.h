@@ -58,7 +58,4 @@ inline mla_status first_error(std::initializer_list<mla_status> all) {
 // Softmax scale: 0 selects d_qk^-0.5; anything not finite is rejected.
 mla_status resolve_softmax_scale(float given, int64_t d_qk, float* scale);
 
-// Bytes from a tensor's base to one past its last element (0 when it has no elements).
-int64_t extent_bytes(const mla_tensor* t, int elem_bytes);
-
 }  // namespace mla

@@ -14,7 +14,8 @@
 #define MLA_GPU_CUDA 1
 #endif
 
-#if defined(MLA_GPU_HIP) || defined(MLA_GPU_CUDA)
+// A GPU compiler, not just host code that names its vendor (the benchmark does).
+#if defined(__HIP__) || defined(__HIPCC__) || defined(__CUDACC__)
 #define MLA_GPU_COMPILER 1
 #define MLA_HD __host__ __device__
 #define MLA_DEVICE __device__
