@@ -1,5 +1,6 @@
 // C entry points of sparse decode and prefill, and their descriptions for the dispatcher.
 #include "arg_check.h"
+#include "attention/decode_plan.h"
 #include "device/kernels.h"
 #include "dispatch.h"
 #include "host/host_ops.h"
@@ -16,6 +17,18 @@ constexpr Tolerance kPrefillStatTol{1e-6, 2.01 / 65536, -1.0};  // SPEC 8, max_l
 struct SparseDecodeOp : OpDefaults<SparseDecodeProblem> {
   static constexpr const char* kName = "sparse_decode";
   static bool empty(const Problem& p) { return p.rows() == 0; }
+
+#if MLA_WITH_GPU
+  // The native kernel serves every shape whose grid fits (attention/decode_plan.h).
+  static attn::DecodePlan plan(const Problem& p) {
+    return attn::plan_sparse_decode(p.rows(), p.h_q, p.keys(), gpu::native_decode_target());
+  }
+  static bool native_covers(const Problem& p) { return plan(p).fits; }
+  static size_t native_workspace(const Problem& p) { return plan(p).workspace_bytes; }
+  static mla_status native(const Problem& p, void* ws, mla_stream s) {
+    return gpu::native_sparse_decode(p, ws, s);
+  }
+#endif
 
   static size_t host_workspace(const Problem&, int threads) {
     return host::sparse_attention_workspace(threads);

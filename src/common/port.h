@@ -50,6 +50,17 @@ MLA_DEVICE MLA_FORCEINLINE T shfl_xor(T v, int mask) {
 #endif
 }
 
+// A load through the read-only data path (CUDA's non-coherent cache; a plain load on HIP, whose
+// compiler picks the cache policy itself). For data no kernel of the launch writes.
+template <typename T>
+MLA_DEVICE MLA_FORCEINLINE T load_ro(const T* p) {
+#if defined(MLA_GPU_HIP)
+  return *p;
+#else
+  return __ldg(p);
+#endif
+}
+
 // Sum and max over one warp (CUDA) or wavefront (HIP); every lane gets the result.
 MLA_DEVICE MLA_FORCEINLINE float wave_sum(float v) {
   for (int m = kWaveSize / 2; m > 0; m >>= 1) v += shfl_xor(v, m);

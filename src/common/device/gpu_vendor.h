@@ -31,6 +31,8 @@ using gpuStream_t = hipStream_t;
 #define gpuEventElapsedTime hipEventElapsedTime
 #define gpuDeviceProp_t hipDeviceProp_t
 #define gpuGetDeviceProperties hipGetDeviceProperties
+#define gpuFuncSetAttribute hipFuncSetAttribute
+#define gpuFuncAttributeMaxDynamicSharedMemorySize hipFuncAttributeMaxDynamicSharedMemorySize
 #define MLA_VENDOR_NAME "hip"
 #else
 using gpuError_t = cudaError_t;
@@ -60,6 +62,8 @@ using gpuStream_t = cudaStream_t;
 #define gpuEventElapsedTime cudaEventElapsedTime
 #define gpuDeviceProp_t cudaDeviceProp
 #define gpuGetDeviceProperties cudaGetDeviceProperties
+#define gpuFuncSetAttribute cudaFuncSetAttribute
+#define gpuFuncAttributeMaxDynamicSharedMemorySize cudaFuncAttributeMaxDynamicSharedMemorySize
 #define MLA_VENDOR_NAME "cuda"
 #endif
 

@@ -3,6 +3,7 @@
 // Only GPU builds (MLA_WITH_GPU) define them.
 #pragma once
 
+#include "../attention/decode_plan.h"
 #include "../attention_problem.h"
 #include "../kv_cache_problem.h"
 #include "mla/mla_core.h"
@@ -16,6 +17,9 @@ mla_status reference_kv_store(const KvStoreProblem& p, mla_stream stream);
 mla_status reference_kv_gather(const KvGatherProblem& p, mla_stream stream);
 
 // Native: vendor-tuned kernels; the dispatcher calls them where native_covers() holds.
+// The decode's plan (attention/decode_plan.h) takes the vendor's CTA limits.
+attn::DecodeTarget native_decode_target();
+mla_status native_sparse_decode(const SparseDecodeProblem& p, void* workspace, mla_stream stream);
 mla_status native_kv_store(const KvStoreProblem& p, mla_stream stream);
 mla_status native_kv_gather(const KvGatherProblem& p, mla_stream stream);
 

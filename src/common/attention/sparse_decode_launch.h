@@ -1,0 +1,88 @@
+// Host side of the native sparse decode: plan the call (decode_plan.h), pick the CTA shape
+// for the cache format and head count, launch the kernel and, for split rows, the combine.
+// A vendor's instantiation file calls launch_sparse_decode<Shapes>() with its shapes:
+//
+//   struct Shapes {
+//     static constexpr int kMaxRows;                  // 16 or 64
+//     static constexpr int64_t kMaxCtas;              // the vendor's grid limit for these CTAs
+//     template <class Fmt> using Narrow = DecodeCta<...>;  // 16 heads
+//     template <class Fmt> using Wide = DecodeCta<...>;    // 64 heads (kMaxRows == 64)
+//   };
+#pragma once
+
+#include <atomic>
+
+#include "../error.h"
+#include "split_combine.h"
+
+namespace mla::attn {
+
+// A CTA shape with more than 48 KiB of dynamic shared memory must say so once per device, per
+// kernel (every instantiation has its own flag: they share one function type).
+template <class Cta>
+mla_status allow_shared_bytes(const void* kernel) {
+  constexpr size_t kBytes = Cta::kSmemBytes;
+  if (kBytes <= 48 * 1024) return MLA_STATUS_SUCCESS;
+  static std::atomic<uint64_t> done{0};  // one bit per device ordinal < 64
+  int dev = 0;
+  if (gpuGetDevice(&dev) != gpuSuccess)
+    return fail(MLA_STATUS_DEVICE_ERROR, "sparse_decode: no current device");
+  const uint64_t bit = dev < 64 ? (uint64_t(1) << dev) : 0;
+  if (bit != 0 && (done.load(std::memory_order_relaxed) & bit)) return MLA_STATUS_SUCCESS;
+  const gpuError_t e =
+      gpuFuncSetAttribute(kernel, gpuFuncAttributeMaxDynamicSharedMemorySize, int(kBytes));
+  if (e != gpuSuccess)
+    return fail(MLA_STATUS_DEVICE_ERROR, "sparse_decode: %zu bytes of shared memory: %s", kBytes,
+                gpuGetErrorString(e));
+  done.fetch_or(bit, std::memory_order_relaxed);
+  return MLA_STATUS_SUCCESS;
+}
+
+template <class Cta>
+mla_status launch_decode_cta(const DecodeLaunch& L, int64_t ctas, mla_stream stream) {
+  auto kernel = sparse_decode_kernel<Cta>;
+#if defined(MLA_GPU_HIP)
+  constexpr size_t kDynamic = 0;  // static LDS (sparse_decode_kernel.h)
+#else
+  constexpr size_t kDynamic = Cta::kSmemBytes;
+  MLA_TRY(allow_shared_bytes<Cta>(reinterpret_cast<const void*>(kernel)));
+#endif
+  kernel<<<unsigned(ctas), Cta::kThreads, kDynamic, gpu::as_stream(stream)>>>(L);
+  return gpu::check_launch("sparse_decode_kernel");
+}
+
+template <class Shapes, class Fmt>
+mla_status launch_decode_format(const DecodeLaunch& L, const DecodePlan& plan,
+                                mla_stream stream) {
+  if constexpr (Shapes::kMaxRows >= 64) {
+    if (plan.rows_per_cta == 64)
+      return launch_decode_cta<typename Shapes::template Wide<Fmt>>(L, plan.ctas, stream);
+  }
+  return launch_decode_cta<typename Shapes::template Narrow<Fmt>>(L, plan.ctas, stream);
+}
+
+// `target` is the one the workspace query planned with (the vendor's native_decode_target()).
+template <class Shapes>
+mla_status launch_sparse_decode(const SparseDecodeProblem& p, const DecodeTarget& target,
+                                void* workspace, mla_stream stream) {
+  const DecodePlan plan = plan_sparse_decode(p.rows(), p.h_q, p.keys(), target);
+  if (!plan.fits) return fail(MLA_STATUS_INTERNAL, "sparse_decode: no native plan fits");
+  DecodeLaunch L{p, plan.head_tiles, plan.splits, plan.keys_per_split, nullptr, nullptr};
+  if (plan.splits > 1) {
+    L.o_part = static_cast<float*>(workspace);
+    L.lse_part = reinterpret_cast<float*>(static_cast<uint8_t*>(workspace) + plan.lse_offset());
+  }
+  if (p.kv.format == KvFormat::V32) {
+    MLA_TRY((launch_decode_format<Shapes, V32Keys>(L, plan, stream)));
+  } else {
+    MLA_TRY((launch_decode_format<Shapes, V40Keys>(L, plan, stream)));
+  }
+  if (plan.splits == 1) return MLA_STATUS_SUCCESS;
+  const int64_t pairs = p.rows() * p.h_q;
+  const unsigned grid = unsigned(pairs < 1048576 ? pairs : 1048576);
+  decode_combine_kernel<kCombineThreads>
+      <<<grid, kCombineThreads, 0, gpu::as_stream(stream)>>>(L, plan.rows_per_cta);
+  return gpu::check_launch("decode_combine_kernel");
+}
+
+}  // namespace mla::attn

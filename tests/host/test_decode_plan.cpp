@@ -1,0 +1,75 @@
+// The native decode's launch plan (src/common/attention/decode_plan.h), checked on the host:
+// it covers every key exactly once, splits by the key count and head count only (never by the
+// batch), and sizes the workspace to what the kernels write.
+#include <gtest/gtest.h>
+
+#include "attention/decode_plan.h"
+
+using mla::attn::DecodePlan;
+using mla::attn::DecodeTarget;
+using mla::attn::plan_sparse_decode;
+
+namespace {
+
+void expect_covers_keys(const DecodePlan& p, int64_t keys) {
+  ASSERT_TRUE(p.fits);
+  EXPECT_EQ(p.keys_per_split % mla::attn::kSplitQuantum, 0);
+  EXPECT_GE(p.splits * p.keys_per_split, keys);           // every key in some range
+  EXPECT_LT((p.splits - 1) * p.keys_per_split, keys > 0 ? keys : 1);  // no empty range
+}
+
+}  // namespace
+
+TEST(DecodePlan, RowsPerCtaFollowHeadsAndTarget) {
+  const DecodeTarget cuda{64, 2147483647}, cdna{16, 33554431};
+  for (int64_t h : {1, 3, 8, 16}) EXPECT_EQ(plan_sparse_decode(4, h, 64, cuda).rows_per_cta, 16);
+  for (int64_t h : {17, 32, 64, 96, 128}) {
+    const DecodePlan p = plan_sparse_decode(4, h, 64, cuda);
+    EXPECT_EQ(p.rows_per_cta, 64);
+    EXPECT_EQ(p.head_tiles, (h + 63) / 64);
+  }
+  for (int64_t h : {1, 16, 17, 64, 128}) {
+    const DecodePlan p = plan_sparse_decode(4, h, 64, cdna);
+    EXPECT_EQ(p.rows_per_cta, 16);
+    EXPECT_EQ(p.head_tiles, (h + 15) / 16);
+  }
+}
+
+TEST(DecodePlan, SplitsCoverTheKeysAndIgnoreTheBatch) {
+  for (int max_rows : {16, 64})
+    for (int64_t h : {1, 16, 64, 128})
+      for (int64_t keys : {1, 7, 63, 64, 65, 100, 512, 513, 640, 1024, 1025, 1152, 2048, 2560,
+                           16384, 100000}) {
+        const DecodePlan one = plan_sparse_decode(1, h, keys, DecodeTarget{max_rows, 2147483647});
+        expect_covers_keys(one, keys);
+        EXPECT_EQ(one.splits,
+                  (keys + mla::attn::split_keys(one.rows_per_cta) - 1) /
+                      mla::attn::split_keys(one.rows_per_cta));
+        for (int64_t rows : {2, 7, 64, 256, 4096}) {
+          const DecodePlan many = plan_sparse_decode(rows, h, keys, DecodeTarget{max_rows, 2147483647});
+          EXPECT_EQ(many.splits, one.splits) << "the split must not depend on the batch";
+          EXPECT_EQ(many.keys_per_split, one.keys_per_split);
+          EXPECT_EQ(many.rows_per_cta, one.rows_per_cta);
+          EXPECT_EQ(many.ctas, rows * one.head_tiles * one.splits);
+        }
+      }
+}
+
+TEST(DecodePlan, WorkspaceHoldsThePartialsOnlyWhenSplit) {
+  const DecodePlan whole = plan_sparse_decode(8, 64, 1024, DecodeTarget{64, 2147483647});
+  EXPECT_EQ(whole.splits, 1);
+  EXPECT_EQ(whole.workspace_bytes, 0u);
+  const DecodePlan split = plan_sparse_decode(8, 128, 2048 + 512, DecodeTarget{64, 2147483647});
+  ASSERT_EQ(split.splits, 3);
+  EXPECT_EQ(split.ctas, 8 * 2 * 3);
+  // fp32 o[ctas][64][512] then fp32 lse[ctas][64].
+  EXPECT_EQ(split.lse_offset(), size_t(split.ctas) * 64 * 512 * 4);
+  EXPECT_EQ(split.workspace_bytes, split.lse_offset() + size_t(split.ctas) * 64 * 4);
+  EXPECT_EQ(split.lse_offset() % 16, 0u);
+}
+
+TEST(DecodePlan, GridsBeyondTheLaunchLimitDoNotFit) {
+  EXPECT_FALSE(plan_sparse_decode(int64_t(1) << 31, 128, 2048, DecodeTarget{64, 2147483647}).fits);
+  EXPECT_FALSE(plan_sparse_decode(int64_t(1) << 40, 1, 1, DecodeTarget{64, 2147483647}).fits);
+  EXPECT_TRUE(plan_sparse_decode((int64_t(1) << 31) - 1, 1, 1, DecodeTarget{64, 2147483647}).fits);
+}

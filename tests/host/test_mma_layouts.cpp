@@ -1,0 +1,186 @@
+// The fragment layouts of the attention kernels' MMA tiles, checked on the host against the
+// vendors' documented layouts, written here independently:
+//   NVIDIA (PTX ISA, mma.m16n8k16 with .bf16, and ldmatrix): a thread t = 4 g + c of a warp
+//     holds A[g][2c..2c+1], A[g+8][2c..], A[g][2c+8..], A[g+8][2c+8..] (a0..a3);
+//     B[2c..2c+1][g], B[2c+8..2c+9][g] (b0, b1); C[g][2c..2c+1], C[g+8][2c..2c+1] (c0..c3).
+//     ldmatrix .x4: lanes 8i..8i+7 give the row addresses of matrix i; thread t receives
+//     row t/4, columns 2(t%4), 2(t%4)+1 of each matrix (with .trans: rows 2(t%4), 2(t%4)+1 of
+//     column t/4).
+//   AMD (matrix instruction calculator, v_mfma_f32_16x16x16_bf16 on gfx90a / gfx942):
+//     A[i][k] in lane 16 (k / 4) + i, element k % 4; B[k][j] in lane 16 (k / 4) + j, element
+//     k % 4; C[i][j] in lane 16 (i / 4) + j, register i % 4.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <utility>
+
+#include "cuda/attention/mma_layout_sm80.h"
+#include "hip/attention/mfma_layout_cdna.h"
+
+namespace {
+
+// ---- NVIDIA: the tile's accumulator of 8 registers, two m16n8 halves. -------------------
+TEST(MmaLayoutSm80, AccumulatorIsTheDocumentedLayoutOfTwoHalves) {
+  for (int t = 0; t < 32; ++t)
+    for (int e = 0; e < 8; ++e) {
+      const int half = e / 4, c = e % 4, g = t / 4;
+      const int row = g + (c >= 2 ? 8 : 0);
+      const int col = 8 * half + 2 * (t % 4) + (c % 2);
+      EXPECT_EQ(mla::sm80::acc_row(t, e), row) << t << " " << e;
+      EXPECT_EQ(mla::sm80::acc_col(t, e), col) << t << " " << e;
+    }
+}
+
+template <class Row, class Col>
+void expect_bijection(int lanes, int regs, Row row, Col col) {
+  std::set<std::pair<int, int>> seen;
+  for (int t = 0; t < lanes; ++t)
+    for (int e = 0; e < regs; ++e) {
+      const int r = row(t, e), c = col(t, e);
+      EXPECT_TRUE(r >= 0 && r < 16 && c >= 0 && c < 16);
+      EXPECT_TRUE(seen.insert({r, c}).second) << "(" << r << "," << c << ") twice";
+    }
+  EXPECT_EQ(seen.size(), 256u);
+}
+
+TEST(MmaLayoutSm80, AccumulatorCoversTheTileOnce) {
+  expect_bijection(32, 8, mla::sm80::acc_row, mla::sm80::acc_col);
+}
+
+// Row statistics: a lane's slots name its rows; the lanes sharing a row are exactly those the
+// row reductions combine, and one of them leads.
+template <int kLanes, int kRegs, int kSlots, class L>
+void expect_row_groups(L layout_row, int (*acc_slot)(int), int (*slot_row)(int, int),
+                       bool (*leader)(int), const int* masks, int n_masks) {
+  for (int t = 0; t < kLanes; ++t)
+    for (int e = 0; e < kRegs; ++e) EXPECT_EQ(layout_row(t, e), slot_row(t, acc_slot(e)));
+  for (int row = 0; row < 16; ++row) {
+    std::set<int> holders, leaders;
+    for (int t = 0; t < kLanes; ++t)
+      for (int s = 0; s < kSlots; ++s)
+        if (slot_row(t, s) == row) {
+          holders.insert(t);
+          if (leader(t)) leaders.insert(t);
+        }
+    EXPECT_EQ(leaders.size(), 1u) << "row " << row;
+    // The xor closure of one holder under the masks is the set of holders.
+    const int first = *holders.begin();
+    std::set<int> reach{first};
+    for (int i = 0; i < n_masks; ++i) {
+      std::set<int> next = reach;
+      for (int t : reach) next.insert(t ^ masks[i]);
+      reach = next;
+    }
+    EXPECT_EQ(reach, holders) << "row " << row;
+  }
+}
+
+TEST(MmaLayoutSm80, RowReductionsCombineTheLanesOfARow) {
+  expect_row_groups<32, 8, 2>(mla::sm80::acc_row, mla::sm80::acc_slot, mla::sm80::slot_row,
+                              mla::sm80::row_leader, mla::sm80::kRowLaneMasks, 2);
+}
+
+// ldmatrix simulated: the registers each lane receives from the row addresses the tile gives.
+struct Matrix16 {
+  int v[16][16];  // element id = 16 r + c
+  Matrix16() {
+    for (int r = 0; r < 16; ++r)
+      for (int c = 0; c < 16; ++c) v[r][c] = 16 * r + c;
+  }
+};
+
+// Register `reg` (0..3) of lane t after ldmatrix.x4 over a 16x16 stored matrix whose lane
+// row addresses are (row(l), col(l)): two elements (low, high).
+template <class RowF, class ColF>
+std::pair<int, int> ldmatrix_x4(const Matrix16& m, RowF row, ColF col, int t, int reg,
+                                bool trans) {
+  const int base = 8 * reg;  // lanes base..base+7 addressed matrix `reg`
+  if (!trans) {
+    const int l = base + t / 4;
+    return {m.v[row(l)][col(l) + 2 * (t % 4)], m.v[row(l)][col(l) + 2 * (t % 4) + 1]};
+  }
+  const int l0 = base + 2 * (t % 4), l1 = l0 + 1;
+  return {m.v[row(l0)][col(l0) + t / 4], m.v[row(l1)][col(l1) + t / 4]};
+}
+
+TEST(MmaLayoutSm80, LdmatrixAddressesGiveTheMmaOperandLayouts) {
+  const Matrix16 s;  // shared memory tile, element (r, c) = 16 r + c
+  for (int t = 0; t < 32; ++t) {
+    const int g = t / 4, c = t % 4;
+    // A = s (row-major): a0 = A[g][2c..], a1 = A[g+8][2c..], a2 = A[g][2c+8..], a3 = A[g+8][2c+8..].
+    const int a_rows[4] = {g, g + 8, g, g + 8}, a_cols[4] = {2 * c, 2 * c, 2 * c + 8, 2 * c + 8};
+    for (int r = 0; r < 4; ++r) {
+      const auto got = ldmatrix_x4(s, mla::sm80::ldm_a_row, mla::sm80::ldm_a_col, t, r, false);
+      EXPECT_EQ(got.first, s.v[a_rows[r]][a_cols[r]]);
+      EXPECT_EQ(got.second, s.v[a_rows[r]][a_cols[r] + 1]);
+      EXPECT_EQ(mla::sm80::a_row(t, r), a_rows[r]);
+      EXPECT_EQ(mla::sm80::a_k(t, r), a_cols[r]);
+    }
+    // B[k][n] with n-half h: b0 = B[2c..2c+1][g + 8h], b1 = B[2c+8..][g + 8h]; registers 2h, 2h+1.
+    for (int r = 0; r < 4; ++r) {
+      const int n = g + 8 * (r / 2), k = 2 * c + 8 * (r % 2);
+      EXPECT_EQ(mla::sm80::b_k(t, r), k);
+      EXPECT_EQ(mla::sm80::b_n(t, r), n);
+      // Stored as B^T (s[n][k]): non-transposed ldmatrix.
+      const auto nk = ldmatrix_x4(s, mla::sm80::ldm_bt_row, mla::sm80::ldm_bt_col, t, r, false);
+      EXPECT_EQ(nk.first, s.v[n][k]);
+      EXPECT_EQ(nk.second, s.v[n][k + 1]);
+      // Stored as B (s[k][n]): transposed ldmatrix.
+      const auto kn = ldmatrix_x4(s, mla::sm80::ldm_b_row, mla::sm80::ldm_b_col, t, r, true);
+      EXPECT_EQ(kn.first, s.v[k][n]);
+      EXPECT_EQ(kn.second, s.v[k + 1][n]);
+    }
+  }
+}
+
+// ---- AMD CDNA: v_mfma_f32_16x16x16_bf16. ------------------------------------------------
+TEST(MfmaLayoutCdna, AccumulatorIsTheDocumentedLayout) {
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 16; ++j) {
+      const int lane = 16 * (i / 4) + j, reg = i % 4;
+      EXPECT_EQ(mla::cdna::acc_row(lane, reg), i);
+      EXPECT_EQ(mla::cdna::acc_col(lane, reg), j);
+    }
+  expect_bijection(64, 4, mla::cdna::acc_row, mla::cdna::acc_col);
+}
+
+TEST(MfmaLayoutCdna, OperandsAreTheDocumentedLayout) {
+  for (int i = 0; i < 16; ++i)
+    for (int k = 0; k < 16; ++k) {
+      const int lane = 16 * (k / 4) + i;  // A[i][k], element k % 4; B[k][j = i] likewise
+      EXPECT_EQ(mla::cdna::a_row(lane), i);
+      EXPECT_EQ(mla::cdna::a_k(lane) + k % 4, k);
+      EXPECT_EQ(mla::cdna::b_n(lane), i);
+      EXPECT_EQ(mla::cdna::b_k(lane) + k % 4, k);
+    }
+}
+
+TEST(MfmaLayoutCdna, RowReductionsCombineTheLanesOfARow) {
+  expect_row_groups<64, 4, 4>(mla::cdna::acc_row, mla::cdna::acc_slot, mla::cdna::slot_row,
+                              mla::cdna::row_leader, mla::cdna::kRowLaneMasks, 4);
+}
+
+// The tile product through the layouts: lanes hold A and B as documented, each output
+// element is the dot product the instruction defines, read back through acc_row/acc_col.
+TEST(MfmaLayoutCdna, EmulatedProductMatchesThePlainProduct) {
+  double a[16][16], b[16][16];
+  for (int i = 0; i < 16; ++i)
+    for (int k = 0; k < 16; ++k) a[i][k] = (i * 7 + k * 3) % 11 - 5, b[k][i] = (k * 5 + i) % 9 - 4;
+  double lane_a[64][4], lane_b[64][4];
+  for (int lane = 0; lane < 64; ++lane)
+    for (int t = 0; t < 4; ++t) {
+      lane_a[lane][t] = a[mla::cdna::a_row(lane)][mla::cdna::a_k(lane) + t];
+      lane_b[lane][t] = b[mla::cdna::b_k(lane) + t][mla::cdna::b_n(lane)];
+    }
+  for (int lane = 0; lane < 64; ++lane)
+    for (int e = 0; e < 4; ++e) {
+      const int i = mla::cdna::acc_row(lane, e), j = mla::cdna::acc_col(lane, e);
+      double hw = 0;  // D[i][j] = sum_k A[i][k] B[k][j], each operand fetched from its lane
+      for (int k = 0; k < 16; ++k) hw += lane_a[16 * (k / 4) + i][k % 4] * lane_b[16 * (k / 4) + j][k % 4];
+      double plain = 0;
+      for (int k = 0; k < 16; ++k) plain += a[i][k] * b[k][j];
+      EXPECT_EQ(hw, plain);
+    }
+}
+
+}  // namespace
