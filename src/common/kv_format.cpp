@@ -14,9 +14,10 @@ int64_t kv_page_bytes(KvFormat f, int64_t page_size) {
   int64_t used = 0;
   if (!checked_mul(page_size, token_bytes, &used)) return -1;
   if (f == KvFormat::V32) return used;
-  int64_t padded = 0;  // V40 pages are padded to a multiple of one row
-  if (!checked_add(used, v40::kRowBytes - 1, &padded)) return -1;
-  return padded / v40::kRowBytes * v40::kRowBytes;
+  const int64_t rest = used % v40::kRowBytes;  // V40 pages are padded to a multiple of a row
+  int64_t padded = used;
+  if (rest != 0 && !checked_add(used, v40::kRowBytes - rest, &padded)) return -1;
+  return padded;
 }
 
 }  // namespace mla
