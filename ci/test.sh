@@ -4,6 +4,7 @@
 # Stages (all by default, in this order):
 #   setup    apt-get the packages the selected stages need (skips what is installed)
 #   host     MLA_GPU=none build with warnings as errors; ctest -L host; python tests if any
+#   asan     the host library and suite built with ASan and UBSan (any report fails); ctest -L host
 #   cuda     MLA_GPU=cuda (sm_90a + sm_80) to a linked libmla.so (+ GPU tests, demo); exports
 #   hip      MLA_GPU=hip (gfx942 + gfx90a) to a linked libmla.so (+ GPU tests); exports and
 #            the code objects of both AMD architectures
@@ -21,10 +22,11 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$MLA_ROOT"
 
-ALL_STAGES=(setup host cuda hip demo install gpu)
+ALL_STAGES=(setup host asan cuda hip demo install gpu)
 CUDA_ARCHS="${MLA_CUDA_ARCHS:-90a;80}"
 HIP_ARCHS="${MLA_HIP_ARCHS:-gfx942;gfx90a}"
 HOST_BUILD="$MLA_CI_BUILD_ROOT/build-ci-host"
+ASAN_BUILD="$MLA_CI_BUILD_ROOT/build-ci-asan"
 CUDA_BUILD="$MLA_CI_BUILD_ROOT/build-ci-cuda"
 HIP_BUILD="$MLA_CI_BUILD_ROOT/build-ci-hip"
 PYTHON=/usr/bin/python3
@@ -72,6 +74,20 @@ stage_host() {
   else
     log "no python/tests: python tests skipped"
   fi
+}
+
+# ---- asan ------------------------------------------------------------------------------------
+# The library and the host tests only (no bench, examples or python), at -O1: about 90 s on two
+# cores. Every sanitizer report stops its test with a failure.
+stage_asan() {
+  local san="-fsanitize=address,undefined -fno-sanitize-recover=all"
+  cmake_configure "$ASAN_BUILD" -DMLA_GPU=none -DMLA_WERROR=ON -DMLA_BUILD_BENCH=OFF \
+    -DMLA_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O1 \
+    "-DCMAKE_CXX_FLAGS=$san -fno-omit-frame-pointer" "-DCMAKE_C_FLAGS=$san" \
+    "-DCMAKE_EXE_LINKER_FLAGS=$san" "-DCMAKE_SHARED_LINKER_FLAGS=$san"
+  cmake_build_targets "$ASAN_BUILD" all
+  export ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1 UBSAN_OPTIONS=print_stacktrace=1
+  run_ctest "$ASAN_BUILD" -L host -j "$MLA_JOBS"
 }
 
 # ---- cuda ------------------------------------------------------------------------------------

@@ -9,6 +9,12 @@
 extern "C" {
 #endif
 
+/* softmax_scale, for decode and prefill: 0 selects d_qk^-0.5; inf and NaN are refused
+ * (MLA_STATUS_INVALID_ARGUMENT); any other value is used as given. Logits are fp32, so an
+ * extreme scale (or extreme q and keys) can overflow one: a logit of -inf weighs 0 (a row with
+ * only such keys is a row with no valid key), one of +inf makes its row's out and lse NaN and
+ * max_logits +inf. */
+
 /* Sparse decode (FlashMLA flash_mla_with_kvcache with indices). Tensors the call does not use
  * are NULL. An index < 0 or >= the cache's slot count, or at a position >= its length, is
  * skipped and never read. Rows with no valid key get out = 0 and lse = +inf. */
@@ -21,7 +27,7 @@ typedef struct mla_sparse_decode_args {
   const mla_tensor* extra_indices;     /* int32 [b, s_q, extra_topk], with extra_kv */
   const mla_tensor* extra_topk_length; /* int32 [b] or NULL */
   const mla_tensor* attn_sink;         /* fp32 [h_q] or NULL */
-  float softmax_scale;                 /* 0: d_qk^-0.5 */
+  float softmax_scale;                 /* 0: d_qk^-0.5; see above */
   const mla_tensor* out;               /* bf16 [b, s_q, h_q, 512] */
   const mla_tensor* lse;               /* fp32 [b, h_q, s_q], natural log, without the sink */
 } mla_sparse_decode_args;
@@ -45,7 +51,7 @@ typedef struct mla_sparse_prefill_args {
   const mla_tensor* indices;     /* int32 [s_q, 1, topk] */
   const mla_tensor* topk_length; /* int32 [s_q] or NULL */
   const mla_tensor* attn_sink;   /* fp32 [h_q] or NULL */
-  float softmax_scale;           /* 0: d_qk^-0.5 */
+  float softmax_scale;           /* 0: d_qk^-0.5; see above */
   const mla_tensor* out;         /* bf16 [s_q, h_q, 512] */
   const mla_tensor* max_logits;  /* fp32 [s_q, h_q] */
   const mla_tensor* lse;         /* fp32 [s_q, h_q] */

@@ -70,7 +70,16 @@ typedef struct mla_dtype {
 
 #define MLA_MAX_DIMS 6
 
-/* A strided view of memory the caller owns. Strides count elements, not bytes. */
+/* A strided view of memory the caller owns. Strides count elements, not bytes.
+ * Every operation checks each view it is given, and refuses the call (naming the tensor in
+ * mla_last_error(), writing nothing) unless:
+ * - ndim is 1..MLA_MAX_DIMS, shape and strides are >= 0, and the element count fits int64;
+ * - data is not NULL, unless the view is empty (a size is 0);
+ * - the extent, from data to one past the furthest element, is at most 2^57 bytes (more than
+ *   any 64-bit platform maps; computed without overflow) and does not run past the end of the
+ *   address space; otherwise MLA_STATUS_INVALID_ARGUMENT;
+ * - data is aligned to the element size (2 bytes for bf16, 4 for fp32 and int32, 8 for
+ *   int64); otherwise MLA_STATUS_MISALIGNED. */
 typedef struct mla_tensor {
   void* data;
   mla_dtype dtype;
@@ -90,6 +99,8 @@ typedef enum mla_fp8_flavor {
   MLA_FP8_E4M3FNUZ = 2 /* e4m3fnuz: AMD gfx942 (MI300) */
 } mla_fp8_flavor;
 
+/* A cache, like a tensor, spans at most 2^57 bytes (num_pages * page stride), inside the
+ * address space; its data is 16-byte aligned (else MLA_STATUS_MISALIGNED). */
 typedef struct mla_kv_cache {
   void* data;                /* 16-byte aligned; holds num_pages * page_stride bytes */
   int32_t format;            /* mla_kv_format */
@@ -100,7 +111,7 @@ typedef struct mla_kv_cache {
 } mla_kv_cache;
 
 /* Bytes one page of page_size tokens occupies (V40 pages are padded to a multiple of 576);
- * -1 for an unknown format or page_size < 1. */
+ * -1 for an unknown format, page_size < 1, or a page whose bytes overflow int64. */
 MLA_API int64_t mla_kv_page_bytes(int32_t format, int64_t page_size);
 /* Elements of a dequantized row: 576 for V32, 512 for V40; -1 for an unknown format. */
 MLA_API int32_t mla_kv_row_dim(int32_t format);

@@ -5,7 +5,18 @@
 #include <cstdio>
 #include <string>
 
+#include "checked_math.h"
+
 namespace mla {
+namespace {
+
+std::string dims_text(const int64_t* d, int n) {
+  std::string s = "[";
+  for (int i = 0; i < n; ++i) s += (i ? ", " : "") + std::to_string(d[i]);
+  return s + "]";
+}
+
+}  // namespace
 
 TensorCheck::TensorCheck(const char* name, const mla_tensor* t, bool optional)
     : name_(name), t_(t) {
@@ -18,7 +29,6 @@ TensorCheck::TensorCheck(const char* name, const mla_tensor* t, bool optional)
               MLA_MAX_DIMS);
     return;
   }
-  int64_t numel = 1;
   for (int i = 0; i < t->ndim; ++i) {
     if (t->shape[i] < 0) {
       fail_with(MLA_STATUS_INVALID_ARGUMENT, "shape[%d] is negative (%lld)", i,
@@ -30,7 +40,12 @@ TensorCheck::TensorCheck(const char* name, const mla_tensor* t, bool optional)
                 (long long)t->strides[i]);
       return;
     }
-    numel *= t->shape[i];
+  }
+  int64_t numel = 0;
+  if (!checked_numel(t->shape, t->ndim, &numel)) {
+    fail_with(MLA_STATUS_INVALID_ARGUMENT, "shape %s has more than 2^63 - 1 elements",
+              dims_text(t->shape, t->ndim).c_str());
+    return;
   }
   if (t->data == nullptr && numel > 0) {
     fail_with(MLA_STATUS_INVALID_ARGUMENT, "data is NULL");
@@ -54,13 +69,34 @@ TensorCheck& TensorCheck::dtype(DType want) {
   if (ok() && present() && type_ != want)
     fail_with(MLA_STATUS_INVALID_ARGUMENT, "dtype must be %s, got %s", dtype_name(want),
               dtype_name(type_));
-  return *this;
+  return check_bytes();
 }
 
 TensorCheck& TensorCheck::dtype(DType a, DType b) {
   if (ok() && present() && type_ != a && type_ != b)
     fail_with(MLA_STATUS_INVALID_ARGUMENT, "dtype must be %s or %s, got %s", dtype_name(a),
               dtype_name(b), dtype_name(type_));
+  return check_bytes();
+}
+
+TensorCheck& TensorCheck::check_bytes() {
+  if (!ok() || !present()) return *this;
+  const int elem = dtype_bytes(type_);
+  int64_t bytes = 0;
+  if (!checked_extent_bytes(t_->shape, t_->strides, t_->ndim, elem, &bytes))
+    return fail_with(MLA_STATUS_INVALID_ARGUMENT,
+                     "shape %s with strides %s reaches more than 2^57 bytes past data"
+                     " (unaddressable)",
+                     dims_text(t_->shape, t_->ndim).c_str(),
+                     dims_text(t_->strides, t_->ndim).c_str());
+  if (bytes == 0) return *this;  // an empty view reads nothing
+  if (!fits_address_space(t_->data, bytes))
+    return fail_with(MLA_STATUS_INVALID_ARGUMENT,
+                     "data %p plus the view's %lld bytes runs past the address space", t_->data,
+                     (long long)bytes);
+  if (reinterpret_cast<uintptr_t>(t_->data) % uintptr_t(elem) != 0)
+    return fail_with(MLA_STATUS_MISALIGNED, "data %p is not aligned to its %d-byte %s elements",
+                     t_->data, elem, dtype_name(type_));
   return *this;
 }
 
@@ -113,6 +149,10 @@ mla_status check_kv_cache(const char* name, const mla_kv_cache* c, KvCacheView* 
     return fail(MLA_STATUS_MISALIGNED, "%s.data %p is not 16-byte aligned", name, c->data);
   const KvFormat format = KvFormat(c->format);
   const int64_t page_bytes = kv_page_bytes(format, c->page_size);
+  if (page_bytes < 0 || page_bytes > kMaxViewBytes)
+    return fail(MLA_STATUS_INVALID_ARGUMENT,
+                "%s.page_size %lld makes a page of more than 2^57 bytes (unaddressable)", name,
+                (long long)c->page_size);
   const int64_t stride = c->page_stride_bytes == 0 ? page_bytes : c->page_stride_bytes;
   if (stride < page_bytes)
     return fail(MLA_STATUS_INVALID_ARGUMENT, "%s.page_stride_bytes %lld is less than one page"
@@ -121,6 +161,20 @@ mla_status check_kv_cache(const char* name, const mla_kv_cache* c, KvCacheView* 
   if (stride % 16 != 0)
     return fail(MLA_STATUS_MISALIGNED, "%s.page_stride_bytes %lld is not a multiple of 16",
                 name, (long long)stride);
+  if (stride > kMaxViewBytes)
+    return fail(MLA_STATUS_INVALID_ARGUMENT,
+                "%s.page_stride_bytes %lld is more than 2^57 (unaddressable)", name,
+                (long long)stride);
+  int64_t bytes = 0;
+  if (!checked_mul(c->num_pages, stride, &bytes) || bytes > kMaxViewBytes)
+    return fail(MLA_STATUS_INVALID_ARGUMENT,
+                "%s.num_pages %lld x a page stride of %lld bytes is more than 2^57 bytes"
+                " (unaddressable)",
+                name, (long long)c->num_pages, (long long)stride);
+  if (!fits_address_space(c->data, bytes))
+    return fail(MLA_STATUS_INVALID_ARGUMENT,
+                "%s.data %p plus the cache's %lld bytes runs past the address space", name, c->data,
+                (long long)bytes);
   view->data = static_cast<uint8_t*>(c->data);
   view->format = format;
   view->fp8 = Fp8(c->fp8);

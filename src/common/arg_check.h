@@ -14,8 +14,12 @@ namespace mla {
 class TensorCheck {
  public:
   // A required tensor; `optional` accepts a null descriptor (present() is then false).
+  // Checks ndim, sizes and strides >= 0, an element count that fits int64, and data unless
+  // the view is empty.
   TensorCheck(const char* name, const mla_tensor* t, bool optional = false);
 
+  // The dtype, then what its element size implies: the view's bytes fit (at most
+  // kMaxViewBytes, inside the address space) and data is aligned to the element size.
   TensorCheck& dtype(DType want);
   TensorCheck& dtype(DType a, DType b);
   TensorCheck& ndim(int n);
@@ -37,6 +41,7 @@ class TensorCheck {
 
  private:
   TensorCheck& fail_with(mla_status s, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+  TensorCheck& check_bytes();
   const char* name_;
   const mla_tensor* t_;
   DType type_ = DType::Invalid;
@@ -45,7 +50,8 @@ class TensorCheck {
 
 // Checks a cache descriptor and fills a view: known format and flavour, page_size and
 // num_pages >= 1, a 16-byte aligned base, and a page stride (default: the format's page bytes)
-// that is a multiple of 16 and holds a whole page.
+// that is a multiple of 16 and holds a whole page; the page and the whole cache span at most
+// kMaxViewBytes and stay inside the address space.
 mla_status check_kv_cache(const char* name, const mla_kv_cache* c, KvCacheView* view);
 
 // The first of several statuses that is not success.

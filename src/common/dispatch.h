@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "checked_math.h"
 #include "compare.h"
 #include "context.h"
 #include "error.h"
@@ -52,16 +53,19 @@ Buffer make_buffer(T*& field, int64_t bytes, Role role, const char* name, Elem e
                 name};
 }
 
-// Bytes from the base of a strided view to one past its last element; 0 if it has none.
+// Bytes from the base of a strided view to one past its last element; 0 if it has none, -1 if
+// it exceeds kMaxViewBytes (never for a validated problem).
 inline int64_t extent(std::initializer_list<std::pair<int64_t, int64_t>> size_stride,
                       int64_t contiguous_last, int elem_bytes) {
-  int64_t last = contiguous_last - 1;
-  if (contiguous_last == 0) return 0;
+  int64_t shape[MLA_MAX_DIMS + 1], strides[MLA_MAX_DIMS + 1];
+  int n = 0;
   for (const auto& d : size_stride) {
-    if (d.first == 0) return 0;
-    last += (d.first - 1) * d.second;
+    if (n == MLA_MAX_DIMS) return -1;
+    shape[n] = d.first, strides[n++] = d.second;
   }
-  return (last + 1) * elem_bytes;
+  shape[n] = contiguous_last, strides[n++] = 1;
+  int64_t bytes = 0;
+  return checked_extent_bytes(shape, strides, n, elem_bytes, &bytes) ? bytes : -1;
 }
 
 // What an Op gets unless it says otherwise: no host scratch, and no native kernel (the
@@ -98,12 +102,20 @@ mla_status run_host(const mla_context_s& ctx, const typename Op::Problem& p, voi
 
 #if MLA_WITH_GPU
 
+// Every buffer's extent fitted (validation guarantees it; a copy of -1 bytes must not happen).
+inline mla_status check_extents(const std::vector<Buffer>& bufs, const char* op) {
+  for (const Buffer& b : bufs)
+    if (b.bytes < 0) return fail(MLA_STATUS_INTERNAL, "%s: %s: extent overflows", op, b.name);
+  return MLA_STATUS_SUCCESS;
+}
+
 // The host backend over device memory: copy every buffer to host memory, run, copy the
 // outputs back. Synchronizes the stream; for debugging.
 template <class Op>
 mla_status run_host_staged(const mla_context_s& ctx, typename Op::Problem p, mla_stream stream) {
   std::vector<Buffer> bufs;
   Op::buffers(p, &bufs);
+  MLA_TRY(check_extents(bufs, Op::kName));
   std::vector<std::vector<uint8_t>> host(bufs.size());
   std::vector<void*> device(bufs.size());
   for (size_t i = 0; i < bufs.size(); ++i) {
@@ -154,6 +166,7 @@ mla_status run_compare(const mla_context_s& ctx, const typename Op::Problem& p, 
   std::vector<Buffer> pb, qb;
   Op::buffers(const_cast<typename Op::Problem&>(p), &pb);
   Op::buffers(q, &qb);
+  MLA_TRY(check_extents(pb, Op::kName));
   ScratchSet scratch;
   for (size_t i = 0; i < pb.size(); ++i) {
     if (pb[i].role == Role::In || *pb[i].ptr == nullptr || pb[i].bytes == 0) continue;

@@ -1,5 +1,6 @@
 #include "kv_format.h"
 
+#include "checked_math.h"
 #include "kv_format_v32.h"
 #include "kv_format_v40.h"
 #include "mla/mla_core.h"
@@ -8,9 +9,15 @@ namespace mla {
 
 int64_t kv_page_bytes(KvFormat f, int64_t page_size) {
   if (page_size < 1) return -1;
-  if (f == KvFormat::V32) return page_size * v32::kTokenBytes;
-  const int64_t used = page_size * (v40::kRowBytes + v40::kScaleBytes);
-  return round_up(used, v40::kRowBytes);
+  const int64_t token_bytes =
+      f == KvFormat::V32 ? v32::kTokenBytes : v40::kRowBytes + v40::kScaleBytes;
+  int64_t used = 0;
+  if (!checked_mul(page_size, token_bytes, &used)) return -1;
+  if (f == KvFormat::V32) return used;
+  const int64_t rest = used % v40::kRowBytes;  // V40 pages are padded to a multiple of a row
+  int64_t padded = used;
+  if (rest != 0 && !checked_add(used, v40::kRowBytes - rest, &padded)) return -1;
+  return padded;
 }
 
 }  // namespace mla

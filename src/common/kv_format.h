@@ -13,7 +13,7 @@ constexpr int kDv = 512;  // value dimension of both formats
 
 MLA_HD constexpr int kv_row_dim(KvFormat f) { return f == KvFormat::V32 ? 576 : 512; }
 
-// Bytes of one page of page_size tokens; -1 if page_size < 1.
+// Bytes of one page of page_size tokens; -1 if page_size < 1 or the bytes overflow int64.
 int64_t kv_page_bytes(KvFormat f, int64_t page_size);
 
 struct KvCacheView {

@@ -1,6 +1,7 @@
 #include "validate_index_builders.h"
 
 #include "arg_check.h"
+#include "checked_math.h"
 #include "index_builder_rules.h"
 
 namespace mla {
@@ -28,6 +29,11 @@ mla_status validate(const mla_build_swa_token_ids_args* a, SwaTokenIdsProblem* p
   seq.dtype(DType::I32).ndim(1);
   MLA_TRY(seq.status());
   const int64_t reqs = seq.size(0);
+  int64_t offsets = 0;  // swa_offsets holds reqs + 1 entries
+  if (!checked_add(reqs, 1, &offsets))
+    return fail(MLA_STATUS_INVALID_ARGUMENT,
+                "seq_lens: shape[0] %lld is too large (swa_offsets needs one entry more)",
+                (long long)reqs);
 
   TensorCheck ext("extend_seq_lens", a->extend_seq_lens);
   ext.dtype(DType::I32).ndim(1).dim(0, reqs, "requests");
@@ -40,7 +46,7 @@ mla_status validate(const mla_build_swa_token_ids_args* a, SwaTokenIdsProblem* p
   TensorCheck ids("swa_token_ids", a->swa_token_ids);
   ids.dtype(DType::I32).ndim(1);
   TensorCheck off("swa_offsets", a->swa_offsets);
-  off.dtype(DType::I32).ndim(1).dim(0, reqs + 1, "requests + 1");
+  off.dtype(DType::I32).ndim(1).dim(0, offsets, "requests + 1");
   TensorCheck first("swa_first_pos", a->swa_first_pos, true);
   first.dtype(DType::I32).ndim(1).dim(0, reqs, "requests");
   TensorCheck glen("swa_gather_lens", a->swa_gather_lens, true);

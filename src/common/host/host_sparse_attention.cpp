@@ -64,6 +64,7 @@ void attend(Scratch& w, int64_t n_keys, int d, float scale, int64_t h0, int nh,
         mc = std::fmax(mc, w.s[h * kChunk + j]);
       }
       const float m_new = std::fmax(w.m[h], mc);
+      if (m_new == -kInf) continue;  // only overflowed (-inf) logits so far: each weighs 0
       const float alpha = std::exp(w.m[h] - m_new);  // 0 on the first chunk (m = -inf)
       float psum = 0.0f;
       float* acc = &w.acc[h * kDv];
