@@ -85,6 +85,8 @@ stage_host() {
   cmake_configure "$HOST_BUILD" -DMLA_GPU=none -DMLA_WERROR=ON
   cmake_build_targets "$HOST_BUILD" all
   "$MLA_ROOT/ci/check-exports.sh" "$HOST_BUILD/src/libmla.so"
+  "$MLA_ROOT/ci/check-docs.sh"
+  "$MLA_ROOT/ci/check-ci-lib.sh"
   run_ctest "$HOST_BUILD" -L host -j "$MLA_JOBS"
   if have_python_tests; then
     run_python_tests "$HOST_BUILD/src/libmla.so"
