@@ -7,8 +7,9 @@ serves ROCm torch), both the functions of mla._attention, and a fake (shape-only
 implementation, so that torch.compile and FakeTensor tracing know the outputs without running
 libmla. The fake goes through torch.library.register_fake (torch >= 2.4), impl_abstract
 (2.2, 2.3) or, before those, a Meta kernel. Operations are defined through
-torch.library.Library rather than the custom_op decorator: a call then costs about 1.5 us of
-dispatch instead of about 10.
+torch.library.Library rather than the custom_op decorator, whose Python layers add about
+10 us to every call (measured with torch 2.11); plain dispatch costs a few microseconds, and
+the wrappers skip even that in plain eager mode (mla._eager).
 """
 import torch
 
