@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ci/check-consumer.sh BUILD_DIR: installs the libmla built in BUILD_DIR to a temporary prefix
 # with `cmake --install`, then builds and runs the C99 program of tests/consumer against that
-# copy twice: through find_package(mla) (CMake) and through pkg-config (mla.pc).
+# copy twice: through find_package(mla) (CMake) and through pkg-config (mla.pc), and the
+# README's C example through pkg-config.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,14 +45,22 @@ cmake --build "$work/cmake-build" >"$work/cmake-build.log" 2>&1 || {
 echo "check-consumer: run (find_package build)"
 "$work/cmake-build/mla_consumer"
 
-# 2. pkg-config: plain cc with the flags mla.pc gives; the library is found at run time through
-# LD_LIBRARY_PATH, as mla.pc adds no rpath.
+# 2. pkg-config: plain cc with the flags mla.pc gives: plain paths, and an rpath, so that the
+# program runs without LD_LIBRARY_PATH.
 export PKG_CONFIG_PATH="$pcdir"
 pkg-config --exists --print-errors mla
-echo "check-consumer: pkg-config mla $(pkg-config --modversion mla): $(pkg-config --cflags --libs mla)"
+flags="$(pkg-config --cflags --libs mla)"
+echo "check-consumer: pkg-config mla $(pkg-config --modversion mla): $flags"
+if [[ "$flags" == *"/../"* || "$flags" != *"-I$prefix/include"* || "$flags" != *"-Wl,-rpath,"* ]]; then
+  echo "check-consumer: mla.pc should give -I$prefix/include and an rpath, without '..'" >&2
+  exit 1
+fi
 # shellcheck disable=SC2046  # the flags are meant to split
 cc -std=c99 -Wall -Wextra -pedantic -Werror $(pkg-config --cflags mla) \
   "$root/tests/consumer/main.c" -o "$work/mla_consumer_pc" $(pkg-config --libs mla) -lm
-echo "check-consumer: run (pkg-config build)"
-LD_LIBRARY_PATH="$(dirname "$lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$work/mla_consumer_pc"
+echo "check-consumer: run (pkg-config build, no LD_LIBRARY_PATH)"
+env -u LD_LIBRARY_PATH "$work/mla_consumer_pc"
+
+# 3. The README's C example, from the README text.
+"$here/check-readme-example.sh"
 echo "check-consumer: ok"

@@ -6,6 +6,8 @@ MLA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MLA_JOBS="${MLA_JOBS:-$(nproc)}"
 # Build folders live in the checkout (/build*/ is git-ignored) unless MLA_CI_BUILD_ROOT says so.
 MLA_CI_BUILD_ROOT="${MLA_CI_BUILD_ROOT:-$MLA_ROOT}"
+# Python's output reaches the log in order with the shell's (no buffered lines after errors).
+export PYTHONUNBUFFERED=1
 
 log() { printf '\033[1m[ci]\033[0m %s\n' "$*" >&2; }
 die() {
@@ -14,11 +16,38 @@ die() {
 }
 
 # ---- Timed stages: `run_stage NAME COMMAND...` runs the command, records how long it took,
-# and stops everything with a clear message if it fails. print_summary lists the stages.
+# and stops everything with a clear message if it fails. Inside a stage, `skip_check WHAT WHY`
+# records a check that could not run and `stage_skipped WHY` a stage that did not apply: the
+# summary shows them as SKIPPED with the reason, never as ok.
 MLA_STAGE_NAMES=()
 MLA_STAGE_TIMES=()
 MLA_STAGE_RESULTS=()
 MLA_CI_START=$SECONDS
+MLA_CI_NOTES="$(mktemp "${TMPDIR:-/tmp}/mla-ci-notes.XXXXXX")"
+trap 'rm -f "$MLA_CI_NOTES"' EXIT
+
+skip_check() {
+  log "SKIPPED: $1: $2"
+  printf 'check\t%s: %s\n' "$1" "$2" >>"$MLA_CI_NOTES.$MLA_CI_STAGE"
+}
+stage_skipped() {
+  log "SKIPPED: stage '$MLA_CI_STAGE': $1"
+  printf 'stage\t%s\n' "$1" >>"$MLA_CI_NOTES.$MLA_CI_STAGE"
+}
+
+# The summary text of a stage that succeeded, from the notes it left.
+stage_result() {
+  local notes="$MLA_CI_NOTES.$1" why checks
+  [[ -f "$notes" ]] || { echo ok; return; }
+  why=$(awk -F'\t' '$1 == "stage" {print $2; exit}' "$notes")
+  checks=$(awk -F'\t' '$1 == "check" {printf "%s%s", sep, $2; sep = "; "}' "$notes")
+  if [[ -n "$why" ]]; then
+    echo "SKIPPED: $why${checks:+ (also skipped: $checks)}"
+  else
+    echo "ok, but SKIPPED: $checks"
+  fi
+  rm -f "$notes"
+}
 
 run_stage() {
   local name="$1" start=$SECONDS rc=0
@@ -28,6 +57,7 @@ run_stage() {
   set +e
   (
     set -eE
+    MLA_CI_STAGE="$name"
     trap 'printf "\033[1;31m[ci]\033[0m stage %s: command failed (exit %s) at %s:%s: %s\n" \
       "$name" "$?" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" >&2' ERR
     "$@"
@@ -37,8 +67,10 @@ run_stage() {
   MLA_STAGE_NAMES+=("$name")
   MLA_STAGE_TIMES+=($((SECONDS - start)))
   if [[ $rc -eq 0 ]]; then
-    MLA_STAGE_RESULTS+=(ok)
+    MLA_STAGE_RESULTS+=("$(stage_result "$name")")
+    log "==== stage '$name': ${MLA_STAGE_RESULTS[-1]} ($((SECONDS - start)) s) ===="
   else
+    rm -f "$MLA_CI_NOTES.$name"
     MLA_STAGE_RESULTS+=("FAILED (exit $rc)")
     print_summary
     die "stage '$name' failed (exit $rc); see the output above"
@@ -49,8 +81,8 @@ run_stage() {
 skip_stage() {
   MLA_STAGE_NAMES+=("$1")
   MLA_STAGE_TIMES+=(0)
-  MLA_STAGE_RESULTS+=("skipped: $2")
-  log "==== stage '$1' skipped: $2 ===="
+  MLA_STAGE_RESULTS+=("SKIPPED: $2")
+  log "==== stage '$1' SKIPPED: $2 ===="
 }
 
 print_summary() {
@@ -78,29 +110,51 @@ apt_install() {
     [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] ||
       missing+=("$pkg")
   done
-  [[ ${#missing[@]} -eq 0 ]] && return 0
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    log "apt: all of $* already installed"
+    return 0
+  fi
   command -v apt-get >/dev/null || die "missing packages and no apt-get: install ${missing[*]}"
   if [[ $(id -u) -ne 0 ]]; then
     command -v sudo >/dev/null || die "need root (or sudo) to install: ${missing[*]}"
     sudo=(sudo)
   fi
-  log "apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  local start=$SECONDS
   if [[ $MLA_APT_UPDATED -eq 0 ]]; then
+    log "apt-get update (the package lists; usually under a minute)"
     "${sudo[@]}" apt-get update -qq || die "apt-get update failed"
     MLA_APT_UPDATED=1
   fi
+  log "apt-get install ${#missing[@]} package(s): ${missing[*]} (can take a few minutes)"
   "${sudo[@]}" apt-get install -y -qq "${extra[@]}" "${missing[@]}" >/dev/null ||
     die "apt-get install ${missing[*]} failed"
+  log "apt: installed in $((SECONDS - start)) s"
 }
 
 # What each kind of build needs from Debian 12 (nvcc itself comes from /usr/local/cuda).
 # shellcheck disable=SC2034  # used by the scripts that source this file
 {
-  MLA_PKGS_BASE=(cmake make g++ gcc libgtest-dev libbenchmark-dev pkg-config binutils)
+  MLA_PKGS_BASE=(cmake make g++ gcc libgtest-dev pkg-config binutils)
   MLA_PKGS_HIP=(hipcc libamdhip64-dev librocprim-dev rocm-device-libs clang-19 lld-19 llvm-19
     clang-tools-19)
-  MLA_PKGS_PYTHON=(python3 python3-torch python3-pytest python3-setuptools python3-numpy)
+  MLA_PKGS_PYTHON=(python3 python3-torch python3-pytest python3-numpy python3-venv)
+}
+
+# How many GPUs of each vendor the machine has (0 without the vendor's tools or driver).
+nvidia_gpus() {
+  if command -v nvidia-smi >/dev/null; then
+    nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true
+  else
+    echo 0
+  fi
+}
+amd_gpus() {
+  if [[ -e /dev/kfd ]] && command -v rocminfo >/dev/null; then
+    rocminfo 2>/dev/null | grep -cE 'Name:\s+gfx[0-9]' || true
+  else
+    echo 0
+  fi
 }
 
 # The nvcc CMake would find (MlaGpuSelect.cmake looks on PATH, then in /usr/local/cuda).

@@ -3,8 +3,11 @@
 #
 # Stages (all by default, in this order):
 #   setup    apt-get the packages the selected stages need (skips what is installed)
-#   host     MLA_GPU=none build with warnings as errors; ctest -L host; python tests if any
+#   host     MLA_GPU=none build with warnings as errors; ctest -L host; the python tests with
+#            Debian's torch
 #   asan     the host library and suite built with ASan and UBSan (any report fails); ctest -L host
+#   wheel    `pip install .` in a fresh venv with the pinned PyPI torch (ci/python-pins.txt),
+#            then the python tests against the installed wheel (float8 dtypes, torch.compile)
 #   cuda     MLA_GPU=cuda (sm_90a + sm_80) to a linked libmla.so (+ GPU tests, demo); exports
 #   hip      MLA_GPU=hip (gfx942 + gfx90a) to a linked libmla.so (+ GPU tests); exports and
 #            the code objects of both AMD architectures
@@ -12,17 +15,20 @@
 #   install  cmake --install to a temporary prefix; a C99 program builds against it through
 #            find_package(mla) and through pkg-config, and runs
 #   gpu      ctest -L gpu on the vendor whose GPU the machine has (and the python tests on it);
-#            without a GPU, checks that the GPU tests skip cleanly
+#            without a GPU, SKIPPED (after checking that the GPU tests start and skip cleanly)
 #
+# The summary at the end lists each stage's time and result; a stage or check that could not
+# run on this machine reads SKIPPED with the reason.
 # Environment: MLA_JOBS (parallel jobs, default nproc), MLA_CI_BUILD_ROOT (where the build-ci-*
-# folders go, default the checkout), MLA_CUDA_ARCHS ("90a;80"), MLA_HIP_ARCHS ("gfx942;gfx90a").
+# folders go, default the checkout), MLA_CUDA_ARCHS ("90a;80"), MLA_HIP_ARCHS ("gfx942;gfx90a"),
+# MLA_WHEEL_CMAKE_ARGS (CMAKE_ARGS of the wheel stage's `pip install .`, default none: auto).
 set -euo pipefail
 
 # shellcheck source=ci/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$MLA_ROOT"
 
-ALL_STAGES=(setup host asan cuda hip demo install gpu)
+ALL_STAGES=(setup host asan wheel cuda hip demo install gpu)
 CUDA_ARCHS="${MLA_CUDA_ARCHS:-90a;80}"
 HIP_ARCHS="${MLA_HIP_ARCHS:-gfx942;gfx90a}"
 HOST_BUILD="$MLA_CI_BUILD_ROOT/build-ci-host"
@@ -30,6 +36,7 @@ ASAN_BUILD="$MLA_CI_BUILD_ROOT/build-ci-asan"
 CUDA_BUILD="$MLA_CI_BUILD_ROOT/build-ci-cuda"
 HIP_BUILD="$MLA_CI_BUILD_ROOT/build-ci-hip"
 PYTHON=/usr/bin/python3
+PINS="$MLA_ROOT/ci/python-pins.txt"
 
 STAGES=("$@")
 [[ ${#STAGES[@]} -gt 0 ]] || STAGES=("${ALL_STAGES[@]}")
@@ -55,12 +62,24 @@ stage_setup() {
   log "cmake $(cmake --version | head -n1 | awk '{print $3}'), $MLA_JOBS parallel jobs"
 }
 
-# Runs the python package's tests against a built libmla, without pip install.
+# A fresh venv at $1 with the pinned PyPI packages $2...; $1 is removed first.
+make_venv() {
+  local venv="$1" start=$SECONDS
+  shift
+  rm -rf "$venv"
+  "$PYTHON" -m venv "$venv"
+  log "pip install into $venv: $* (pinned by ${PINS#"$MLA_ROOT"/})"
+  "$venv/bin/pip" install -q --disable-pip-version-check -c "$PINS" "$@"
+  log "pip: installed in $((SECONDS - start)) s"
+}
+
+# Runs the python package's tests against a built libmla, without pip install; skip reasons
+# are printed (-rs).
 run_python_tests() {
   local lib="$1"
   log "pytest python/tests against $lib"
   PYTHONPATH="$MLA_ROOT/python${PYTHONPATH:+:$PYTHONPATH}" MLA_LIBRARY="$lib" \
-    "$PYTHON" -m pytest "$MLA_ROOT/python/tests" -q -p no:cacheprovider
+    "$PYTHON" -m pytest "$MLA_ROOT/python/tests" -q -rs -p no:cacheprovider
 }
 
 # ---- host ------------------------------------------------------------------------------------
@@ -68,6 +87,8 @@ stage_host() {
   cmake_configure "$HOST_BUILD" -DMLA_GPU=none -DMLA_WERROR=ON
   cmake_build_targets "$HOST_BUILD" all
   "$MLA_ROOT/ci/check-exports.sh" "$HOST_BUILD/src/libmla.so"
+  "$MLA_ROOT/ci/check-docs.sh"
+  "$MLA_ROOT/ci/check-ci-lib.sh"
   run_ctest "$HOST_BUILD" -L host -j "$MLA_JOBS"
   if have_python_tests; then
     run_python_tests "$HOST_BUILD/src/libmla.so"
@@ -90,6 +111,35 @@ stage_asan() {
   run_ctest "$ASAN_BUILD" -L host -j "$MLA_JOBS"
 }
 
+# ---- wheel -----------------------------------------------------------------------------------
+# A newcomer's path: a fresh venv, torch from PyPI, `pip install .` (CMake builds libmla and the
+# wheel bundles it), import with no environment variable, then the python tests against the
+# installed package.
+stage_wheel() {
+  local venv="$MLA_CI_BUILD_ROOT/build-ci-venv" start
+  make_venv "$venv" torch numpy pytest
+  start=$SECONDS
+  log "pip install $MLA_ROOT (CMAKE_ARGS='${MLA_WHEEL_CMAKE_ARGS:-}', $MLA_JOBS parallel jobs)"
+  if ! CMAKE_ARGS="${MLA_WHEEL_CMAKE_ARGS:-}" CMAKE_BUILD_PARALLEL_LEVEL="$MLA_JOBS" \
+      PIP_CONSTRAINT="$PINS" "$venv/bin/pip" install -v --disable-pip-version-check \
+      "$MLA_ROOT" >"$venv/pip-install.log" 2>&1; then
+    cat "$venv/pip-install.log" >&2
+    die "pip install $MLA_ROOT failed"
+  fi
+  grep -E -- '-- libmla|Created wheel|Successfully installed' "$venv/pip-install.log" >&2 || true
+  log "pip install .: $((SECONDS - start)) s (log: $venv/pip-install.log)"
+  # From a folder without the source tree, so that only the installed package can be found.
+  (cd "$venv" && env -u MLA_LIBRARY -u PYTHONPATH "$venv/bin/python" -c '
+import mla, mla.flash_mla
+assert "site-packages" in mla.__file__, mla.__file__
+assert mla.library_path().startswith(mla.__path__[0]), mla.library_path()
+print("import mla.flash_mla: ok:", mla.__file__, "with", mla.library_path(),
+      "(" + mla.library_version() + ")")')
+  log "pytest python/tests against the installed wheel"
+  (cd "$venv" && env -u MLA_LIBRARY -u PYTHONPATH \
+    "$venv/bin/python" -m pytest "$MLA_ROOT/python/tests" -q -rs -p no:cacheprovider)
+}
+
 # ---- cuda ------------------------------------------------------------------------------------
 stage_cuda() {
   cmake_configure "$CUDA_BUILD" -DMLA_GPU=cuda -DMLA_WERROR=ON \
@@ -101,18 +151,34 @@ stage_cuda() {
   check_cuda_archs "$CUDA_BUILD/src/libmla.so"
 }
 
-# The CUDA library carries machine code for every requested architecture (cuobjdump comes with
-# the toolkit).
+# The CUDA library carries machine code for every requested architecture. cuobjdump comes with
+# the full toolkit; where the toolkit lacks it, NVIDIA's PyPI package provides it.
 check_cuda_archs() {
   local lib="$1" cuobjdump arch listed
-  cuobjdump="$(dirname "$(find_nvcc)")/cuobjdump"
-  [[ -x "$cuobjdump" ]] || { log "no cuobjdump: CUDA architecture check skipped"; return 0; }
+  cuobjdump=$(find_cuobjdump) || {
+    skip_check "CUDA architecture check" "no cuobjdump in the toolkit and none from PyPI"
+    return 0
+  }
   listed=$("$cuobjdump" --list-elf "$lib" 2>/dev/null || true)
   for arch in ${CUDA_ARCHS//;/ }; do
     grep -q "\.sm_${arch}\.cubin" <<<"$listed" ||
       die "$lib holds no sm_$arch code; cuobjdump --list-elf says:"$'\n'"$listed"
   done
-  log "$lib: cubins for sm_${CUDA_ARCHS//;/, sm_}"
+  log "$lib: cubins for sm_${CUDA_ARCHS//;/, sm_} (listed by $cuobjdump)"
+}
+
+find_cuobjdump() {
+  local tool venv="$MLA_CI_BUILD_ROOT/build-ci-tools"
+  tool="$(dirname "$(find_nvcc)")/cuobjdump"
+  [[ -x "$tool" ]] && { echo "$tool"; return 0; }
+  command -v cuobjdump && return 0
+  tool=$(find "$venv" -name cuobjdump -type f 2>/dev/null | head -n1)
+  if [[ -z "$tool" ]]; then
+    log "no cuobjdump in the CUDA toolkit: installing nvidia-cuda-cuobjdump from PyPI"
+    make_venv "$venv" nvidia-cuda-cuobjdump >&2 || return 1
+    tool=$(find "$venv" -name cuobjdump -type f | head -n1)
+  fi
+  [[ -x "$tool" ]] && echo "$tool"
 }
 
 # ---- hip -------------------------------------------------------------------------------------
@@ -148,22 +214,6 @@ stage_install() {
 }
 
 # ---- gpu -------------------------------------------------------------------------------------
-# How many GPUs of each vendor the machine has (0 without the vendor's tools or driver).
-nvidia_gpus() {
-  if command -v nvidia-smi >/dev/null; then
-    nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true
-  else
-    echo 0
-  fi
-}
-amd_gpus() {
-  if [[ -e /dev/kfd ]] && command -v rocminfo >/dev/null; then
-    rocminfo 2>/dev/null | grep -cE 'Name:\s+gfx[0-9]' || true
-  else
-    echo 0
-  fi
-}
-
 run_gpu_tests() {
   local build="$1"
   [[ -f "$build/CTestTestfile.cmake" ]] || die "$build is not built: run its stage first"
@@ -186,10 +236,11 @@ stage_gpu() {
   if [[ ${nv:-0} -eq 0 && ${amd:-0} -eq 0 ]]; then
     # No GPU: the GPU tests must still start, find no device and skip, not fail.
     if [[ -f "$CUDA_BUILD/CTestTestfile.cmake" ]] && has_target "$CUDA_BUILD" mla_gpu_tests; then
-      log "no GPU: checking that the CUDA build's gpu tests skip cleanly"
+      log "no GPU: checking that the CUDA build's gpu tests start and skip cleanly"
       run_gpu_tests "$CUDA_BUILD"
+      stage_skipped "no GPU (its tests started and skipped cleanly)"
     else
-      log "no GPU and no CUDA gpu tests built: nothing to run"
+      stage_skipped "no GPU"
     fi
   fi
 }

@@ -1,6 +1,6 @@
 # Resolves MLA_GPU=auto|cuda|hip|none before project(), because the choice decides the
 # compilers: CUDA builds add nvcc; HIP builds compile everything with clang++-19 (Debian's
-# HIP layout does not work with CMake's HIP language, see ../shared/TOOLCHAIN.md).
+# HIP layout does not work with CMake's HIP language, see docs/BUILDING.md).
 
 set(MLA_GPU "auto" CACHE STRING "GPU backend to build: auto, cuda, hip or none")
 set_property(CACHE MLA_GPU PROPERTY STRINGS auto cuda hip none)

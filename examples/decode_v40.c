@@ -8,8 +8,11 @@
  * (compressed c4: page 64, extra topk 512). With h_q 64 (V4 Flash), s_q 1, softmax_scale
  * 512^-0.5 and an attention sink, it runs mla_sparse_decode once to warm up, then times
  * `iterations` calls with the host clock (mla_stream_synchronize before reading it), and
- * prints a checksum of out and lse, the time per call, and the backend that served it.
- * Any failure prints mla_last_error() and exits non-zero. C99; uses only mla.h. */
+ * prints the time per call and the backend that served it. Then it checks itself: the same
+ * step on the host backend (a CPU context) when it ran on a GPU, or a float64 reference over
+ * the rows mla_kv_gather dequantizes when it ran on the CPU; it prints the largest error
+ * against the SPEC 8 tolerance (docs/SPEC.md) and PASS or FAIL. Any failure prints
+ * mla_last_error() and exits non-zero, as FAIL does. C99; uses mla.h and decode_check.h. */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 
 #include <math.h>
@@ -20,6 +23,8 @@
 #include <time.h>
 
 #include <mla/mla.h>
+
+#include "decode_check.h"
 
 /* V4.0 production shape (SPEC 3): DeepSeek V4 Flash. */
 enum {
@@ -40,6 +45,7 @@ enum {
   do {                                                                                 \
     mla_status st_ = (call);                                                           \
     if (st_ != MLA_STATUS_SUCCESS) {                                                   \
+      fflush(stdout); /* what was printed so far comes before the error */            \
       fprintf(stderr, "decode_v40: %s failed: %s (%s)\n", #call, mla_status_string(st_), \
               mla_last_error());                                                       \
       exit(1);                                                                         \
@@ -178,6 +184,90 @@ static int32_t* make_indices(int64_t batch, int64_t topk, int64_t slots_per_req)
   return idx;
 }
 
+/* ---- The self-check's two independent paths. ---- */
+
+static double* doubles(size_t n) { return (double*)host_alloc(n * sizeof(double)); }
+
+/* The same step on a CPU context (the host backend) from host copies of every input. */
+static void host_backend_step(mla_context ctx, const mla_sparse_decode_args* args,
+                              const void* q, const void* idx, const void* eidx, const void* sink,
+                              uint16_t* out, float* lse) {
+  mla_context host = NULL;
+  mla_kv_cache kv = *args->kv, extra_kv = *args->extra_kv;
+  mla_tensor tq = *args->q, ti = *args->indices, te = *args->extra_indices;
+  mla_tensor ts = *args->attn_sink, to = *args->out, tl = *args->lse;
+  mla_sparse_decode_args a = *args;
+  const size_t kv_bytes = (size_t)(mla_kv_page_bytes(kv.format, kv.page_size) * kv.num_pages);
+  const size_t extra_bytes =
+      (size_t)(mla_kv_page_bytes(extra_kv.format, extra_kv.page_size) * extra_kv.num_pages);
+  size_t ws_bytes = 0;
+  void* ws = NULL;
+  kv.data = host_alloc(kv_bytes);
+  extra_kv.data = host_alloc(extra_bytes);
+  CHECK(mla_memcpy_to_host(ctx, kv.data, args->kv->data, kv_bytes));
+  CHECK(mla_memcpy_to_host(ctx, extra_kv.data, args->extra_kv->data, extra_bytes));
+  tq.data = (void*)q, ti.data = (void*)idx, te.data = (void*)eidx, ts.data = (void*)sink;
+  to.data = out, tl.data = lse;
+  a.q = &tq, a.kv = &kv, a.indices = &ti, a.extra_kv = &extra_kv, a.extra_indices = &te;
+  a.attn_sink = &ts, a.out = &to, a.lse = &tl;
+  CHECK(mla_context_create(MLA_DEVICE_CPU, &host));
+  CHECK(mla_sparse_decode_workspace_size(host, &a, &ws_bytes));
+  ws = host_alloc(ws_bytes);
+  CHECK(mla_sparse_decode(host, &a, ws, ws_bytes, NULL));
+  CHECK(mla_context_destroy(host));
+  free(ws);
+  free(kv.data);
+  free(extra_kv.data);
+}
+
+/* Rows [n, D_QK] of a host-memory cache at the given slots, dequantized by mla_kv_gather
+ * (bit-exact on every backend), as doubles. */
+static double* gathered_rows(mla_context host, const mla_kv_cache* kv, const int32_t* slots,
+                             int64_t n) {
+  uint16_t* rows = (uint16_t*)host_alloc((size_t)(n * D_QK) * sizeof(uint16_t));
+  double* values = doubles((size_t)(n * D_QK));
+  int64_t shape[2], i;
+  mla_tensor s, out;
+  mla_kv_gather_args g;
+  shape[0] = n;
+  shape[1] = D_QK;
+  s = tensor((void*)slots, dtype(MLA_DTYPE_INT, 32), 1, shape);
+  out = tensor(rows, dtype(MLA_DTYPE_BFLOAT, 16), 2, shape);
+  g.kv = kv;
+  g.slots = &s;
+  g.out = &out;
+  CHECK(mla_kv_gather(host, &g, NULL));
+  for (i = 0; i < n * D_QK; ++i) values[i] = float_from_bf16(rows[i]);
+  free(rows);
+  return values;
+}
+
+/* The float64 reference of the step (CPU context: the caches are host memory). */
+static void reference_step(mla_context host, const mla_sparse_decode_args* args, int64_t batch,
+                           const uint16_t* q, const int32_t* idx, const int32_t* eidx,
+                           const float* sink, double* out, double* lse) {
+  const int64_t keys = MAIN_TOPK + EXTRA_TOPK;
+  double* main_rows = gathered_rows(host, args->kv, idx, batch * MAIN_TOPK);
+  double* extra_rows = gathered_rows(host, args->extra_kv, eidx, batch * EXTRA_TOPK);
+  double* k = doubles((size_t)(batch * keys * D_QK));
+  double* qd = doubles((size_t)(batch * H_Q * D_QK));
+  double sd[H_Q];
+  int64_t i, j;
+  for (i = 0; i < batch; ++i)
+    for (j = 0; j < keys; ++j)
+      memcpy(k + (i * keys + j) * D_QK,
+             j < MAIN_TOPK ? main_rows + (i * MAIN_TOPK + j) * D_QK
+                           : extra_rows + (i * EXTRA_TOPK + j - MAIN_TOPK) * D_QK,
+             D_QK * sizeof(double));
+  for (i = 0; i < batch * H_Q * D_QK; ++i) qd[i] = float_from_bf16(q[i]);
+  for (i = 0; i < H_Q; ++i) sd[i] = sink[i];
+  reference_decode(qd, k, sd, batch, H_Q, keys, D_QK, args->softmax_scale, out, lse);
+  free(main_rows);
+  free(extra_rows);
+  free(k);
+  free(qd);
+}
+
 static double now_seconds(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -199,7 +289,7 @@ int main(int argc, char** argv) {
   void *q_dev, *idx_dev, *eidx_dev, *sink_dev, *out_dev, *lse_dev, *ws = NULL;
   mla_tensor q, idx, eidx, sink, out, lse;
   mla_sparse_decode_args args;
-  double t0, seconds, out_sum = 0.0, out_abs = 0.0, lse_sum = 0.0;
+  double t0, seconds;
   const char* backend;
   int it;
 
@@ -287,30 +377,58 @@ int main(int argc, char** argv) {
   lse_host = (float*)host_alloc(lse_elems * sizeof(float));
   CHECK(mla_memcpy_to_host(ctx, out_host, out_dev, out_elems * sizeof(uint16_t)));
   CHECK(mla_memcpy_to_host(ctx, lse_host, lse_dev, lse_elems * sizeof(float)));
-  for (i = 0; i < out_elems; ++i) {
-    const double v = float_from_bf16(out_host[i]);
-    out_sum += v;
-    out_abs += fabs(v);
-  }
-  for (i = 0; i < lse_elems; ++i) lse_sum += lse_host[i];
-  if (!isfinite(out_sum) || !isfinite(lse_sum)) {
-    fprintf(stderr, "decode_v40: non-finite result (out sum %g, lse sum %g)\n", out_sum,
-            lse_sum);
-    return 1;
-  }
 
   {
     /* Useful work: QK^T over d_qk and PV over d_v for every (request, head, key). */
     const double keys = (double)(MAIN_TOPK + EXTRA_TOPK);
     const double flops = 2.0 * (double)batch * S_Q * H_Q * keys * (D_QK + D_V);
+    const double rate = flops / seconds;
     printf("V4.0 decode: batch %lld, s_q %d, h_q %d, topk %d (page %d) + extra %d (page %d),"
            " sink on\n",
            (long long)batch, S_Q, H_Q, MAIN_TOPK, MAIN_PAGE, EXTRA_TOPK, EXTRA_PAGE);
-    printf("checksum: out sum %.6f, out |sum| %.6f, lse sum %.6f\n", out_sum, out_abs, lse_sum);
-    const double rate = flops / seconds;
     printf("time: %.3f ms per call (mean of %d after 1 warm-up), %.2f %s\n", seconds * 1e3,
            iters, rate >= 1e12 ? rate * 1e-12 : rate * 1e-9, rate >= 1e12 ? "TFLOP/s" : "GFLOP/s");
     printf("backend: %s\n", backend);
+  }
+
+  {
+    /* The self-check: the same step through an independent path, judged by SPEC 8. */
+    double* got_out = doubles(out_elems);
+    double* got_lse = doubles(lse_elems);
+    double* want_out = doubles(out_elems);
+    double* want_lse = doubles(lse_elems);
+    decode_error e_out, e_lse;
+    int pass;
+    for (i = 0; i < out_elems; ++i) got_out[i] = float_from_bf16(out_host[i]);
+    for (i = 0; i < lse_elems; ++i) got_lse[i] = lse_host[i];
+    if (device >= 0) {
+      uint16_t* ref_out = (uint16_t*)host_alloc(out_elems * sizeof(uint16_t));
+      float* ref_lse = (float*)host_alloc(lse_elems * sizeof(float));
+      printf("check: against the host backend (a CPU context, same inputs)\n");
+      host_backend_step(ctx, &args, q_host, idx_host, eidx_host, sink_host, ref_out, ref_lse);
+      for (i = 0; i < out_elems; ++i) want_out[i] = float_from_bf16(ref_out[i]);
+      for (i = 0; i < lse_elems; ++i) want_lse[i] = ref_lse[i];
+      free(ref_out);
+      free(ref_lse);
+    } else {
+      /* On the CPU the step ran on the host backend: judge it by a float64 reference. */
+      printf("check: against a float64 reference over the rows mla_kv_gather dequantizes\n");
+      reference_step(ctx, &args, batch, q_host, idx_host, eidx_host, sink_host, want_out,
+                     want_lse);
+    }
+    e_out = compare_values(got_out, want_out, out_elems, DECODE_OUT_ABS, DECODE_OUT_REL);
+    e_lse = compare_values(got_lse, want_lse, lse_elems, DECODE_LSE_ABS, DECODE_LSE_REL);
+    pass = e_out.worst <= 1.0 && e_out.cos_err <= DECODE_OUT_COS && e_lse.worst <= 1.0;
+    printf("  out: largest error %.2e (%.3g of the SPEC 8 tolerance), cosine error %.1e "
+           "(limit %.0e)\n", e_out.max_abs, e_out.worst, e_out.cos_err, DECODE_OUT_COS);
+    printf("  lse: largest error %.2e (%.3g of the SPEC 8 tolerance)\n", e_lse.max_abs,
+           e_lse.worst);
+    printf("%s\n", pass ? "PASS" : "FAIL");
+    free(got_out);
+    free(got_lse);
+    free(want_out);
+    free(want_lse);
+    if (!pass) return 1;
   }
 
   CHECK(mla_free(ctx, ws));

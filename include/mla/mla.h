@@ -4,7 +4,9 @@
  *  - no operation allocates memory or synchronizes: each is enqueued on the given stream and
  *    can be captured in a CUDA or HIP graph (the debugging backends host and compare aside);
  *  - an invalid argument returns a status, names the argument in mla_last_error(), and
- *    writes nothing. */
+ *    writes nothing.
+ * What each operation computes (math, formats, edge cases, tolerances) is docs/SPEC.md of the
+ * libmla repository; the headers cite its sections. */
 #ifndef MLA_MLA_H_
 #define MLA_MLA_H_
 

@@ -1,5 +1,5 @@
 /* Sparse MLA attention: decode over paged FP8 caches and prefill over a bf16 KV tensor.
- * Included by mla.h. SPEC sections 3 and 4. */
+ * Included by mla.h. docs/SPEC.md sections 3 and 4. */
 #ifndef MLA_MLA_ATTENTION_H_
 #define MLA_MLA_ATTENTION_H_
 

@@ -88,7 +88,7 @@ typedef struct mla_tensor {
   int64_t strides[MLA_MAX_DIMS];
 } mla_tensor;
 
-/* ---- Paged FP8 KV caches (SPEC section 2) ------------------------------------------------- */
+/* ---- Paged FP8 KV caches (docs/SPEC.md section 2) ---------------------------------------- */
 typedef enum mla_kv_format {
   MLA_KV_FORMAT_V32 = 1, /* DeepSeek V3.2: 656 B/token, d_qk 576, d_v 512 */
   MLA_KV_FORMAT_V40 = 2  /* DeepSeek V4.0: 584 B/token page-split, d_qk = d_v = 512 */

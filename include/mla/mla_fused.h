@@ -1,5 +1,6 @@
 /* Small fused operations around the attention: concatenations of MLA key and query parts,
- * merging two partial attention states, and RMSNorm + RoPE. Included by mla.h. SPEC section 7.
+ * merging two partial attention states, and RMSNorm + RoPE. Included by mla.h.
+ * docs/SPEC.md section 7.
  *
  * All take bf16 tensors (last dimension contiguous, any other strides) and do their math in
  * fp32. Outputs must not overlap inputs unless an operation says otherwise. Row counts of

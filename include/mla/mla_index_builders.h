@@ -1,7 +1,7 @@
 /* Index builders of the DeepSeek V4 sparse prefill (sglang sparse_prefill_utils, vLLM
  * cache_utils): the SWA token ids a prefill chunk gathers, and the combined index rows
  * (compressed top-k, then sliding window) that mla_sparse_prefill reads. Included by mla.h.
- * SPEC section 5. Exact integer results on every backend.
+ * docs/SPEC.md section 5. Exact integer results on every backend.
  *
  * Conventions of both operations: every integer tensor is int32 unless said otherwise, 1-D
  * tensors may have any stride, 2-D tensors any row stride. Values the inputs hold never make

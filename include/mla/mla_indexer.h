@@ -1,6 +1,7 @@
 /* The lightning indexer of DeepSeek V3.2 / V4: fp8 logits of every query row against every key
  * (ragged: DeepGEMM fp8_mqa_logits; paged: fp8_paged_mqa_logits) and the top-k of each row,
- * optionally mapped through a page table into cache slots. Included by mla.h. SPEC section 6.
+ * optionally mapped through a page table into cache slots. Included by mla.h.
+ * docs/SPEC.md section 6.
  *
  * fp8 tensors carry their flavour in the dtype code: MLA_DTYPE_FLOAT8_E4M3FN or
  * MLA_DTYPE_FLOAT8_E4M3FNUZ, bits 8. Every backend reads both flavours. */

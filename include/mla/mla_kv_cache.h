@@ -1,5 +1,5 @@
 /* Writing bf16 rows into a paged FP8 cache, and gathering them back dequantized.
- * Included by mla.h. SPEC sections 2.4 and 2.5. */
+ * Included by mla.h. docs/SPEC.md sections 2.4 and 2.5. */
 #ifndef MLA_MLA_KV_CACHE_H_
 #define MLA_MLA_KV_CACHE_H_
 

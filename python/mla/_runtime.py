@@ -5,6 +5,9 @@ is a torch uint8 tensor per (device, stream), per thread on the CPU, grown when 
 more and otherwise reused, so a call allocates nothing beyond its outputs. Keeping it per
 stream means work on two streams never shares scratch memory, and torch's caching allocator
 orders the reuse of a grown-out buffer on the stream it was used on.
+
+`generation` counts backend changes: call plans cached per shape (mla._plans) include it in
+their key, because the backend decides the workspace size.
 """
 import ctypes
 import os
@@ -18,8 +21,9 @@ from ._library import library
 
 _lock = threading.Lock()
 _contexts = {}      # (device type, index) -> mla_context handle (int)
-_workspaces = {}    # (device type, index, stream handle) -> torch.uint8 tensor
+_workspaces = {}    # (device type, index, lane) -> WorkspaceSlot
 _backend = None     # name given to set_backend(), applied to every context; None: MLA_BACKEND
+generation = 0      # bumped by set_backend()
 
 
 def _key(device):
@@ -63,7 +67,20 @@ def stream(device):
     """torch's current stream on the device as a cudaStream_t / hipStream_t (None on CPU)."""
     if device.type != "cuda":
         return None
-    return torch.cuda.current_stream(device).cuda_stream or None
+    return raw_stream(device.index if device.index is not None else torch.cuda.current_device())
+
+
+def _raw_stream_slow(index):
+    return torch.cuda.current_stream(index).cuda_stream or None
+
+
+def _raw_stream_fast(index):
+    return _current_raw_stream(index) or None
+
+
+# torch's own accessor skips building a Stream object (a few microseconds per call).
+_current_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+raw_stream = _raw_stream_fast if _current_raw_stream is not None else _raw_stream_slow
 
 
 def _workspace_key(device, stream_handle):
@@ -72,18 +89,40 @@ def _workspace_key(device, stream_handle):
     return _key(device) + (lane,)
 
 
+class WorkspaceSlot:
+    """The scratch buffer of one (device, stream) or CPU thread: the tensor and, for the
+    per-call path, its pointer and size. Call plans hold the slot, not the pointer, so they
+    see the buffer a larger call of another shape grew it to."""
+
+    __slots__ = ("device", "tensor", "ptr", "nbytes")
+
+    def __init__(self, device):
+        self.device, self.tensor, self.ptr, self.nbytes = device, None, None, 0
+
+    def reserve(self, nbytes):
+        """(pointer, bytes) of at least nbytes; grows geometrically, so that a slowly rising
+        size does not allocate on every call."""
+        if nbytes > self.nbytes:
+            size = max(nbytes, 2 * self.nbytes)
+            self.tensor = torch.empty(size, dtype=torch.uint8, device=self.device)
+            self.ptr, self.nbytes = self.tensor.data_ptr(), size
+        return self.ptr, self.nbytes
+
+
+def workspace_slot(device, stream_handle):
+    """The WorkspaceSlot of this device and stream (this thread's, on the CPU)."""
+    key = _workspace_key(device, stream_handle)
+    slot = _workspaces.get(key)
+    if slot is None:
+        slot = _workspaces.setdefault(key, WorkspaceSlot(device))
+    return slot
+
+
 def workspace(device, stream_handle, nbytes):
     """(pointer, bytes) of scratch of at least nbytes for work on this device and stream."""
     if nbytes == 0:
         return None, 0
-    key = _workspace_key(device, stream_handle)
-    buf = _workspaces.get(key)
-    if buf is None or buf.numel() < nbytes:
-        # Grow geometrically so a slowly rising size does not allocate on every call.
-        size = nbytes if buf is None else max(nbytes, 2 * buf.numel())
-        buf = torch.empty(size, dtype=torch.uint8, device=device)
-        _workspaces[key] = buf
-    return buf.data_ptr(), buf.numel()
+    return workspace_slot(device, stream_handle).reserve(nbytes)
 
 
 def workspace_tensor(device, stream_handle=None):
@@ -91,19 +130,21 @@ def workspace_tensor(device, stream_handle=None):
     device = normalize(device)
     if stream_handle is None:
         stream_handle = stream(device)
-    return _workspaces.get(_workspace_key(device, stream_handle))
+    slot = _workspaces.get(_workspace_key(device, stream_handle))
+    return None if slot is None else slot.tensor
 
 
 def set_backend(name):
     """Selects the backend of every context, present and future (MLA_BACKEND's values:
     'auto', 'native', 'reference', 'host', 'compare'); None goes back to MLA_BACKEND (unset:
     'auto'). CPU tensors always run the host backend."""
-    global _backend
+    global _backend, generation
     if name is not None and name not in c.BACKENDS:
         raise ValueError(f"backend: must be one of {', '.join(c.BACKENDS)} or None, got {name!r}")
     value = c.BACKENDS.get(name or os.environ.get("MLA_BACKEND") or "auto", 0)
     with _lock:
         _backend = name
+        generation += 1
         for handle in _contexts.values():
             call("mla_context_set_backend", ctypes.c_void_p(handle), value)
 

@@ -53,6 +53,13 @@ mla_status parse_threads(const char* s, int* threads) {
   return MLA_STATUS_SUCCESS;
 }
 
+mla_status check_log_level(const char* s) {
+  LogLevel level;
+  if (parse_log_level(s, &level)) return MLA_STATUS_SUCCESS;
+  return fail(MLA_STATUS_INVALID_ARGUMENT,
+              "MLA_LOG_LEVEL='%s' is not one of off|error|warn|info|debug|0-4", s);
+}
+
 }  // namespace
 
 mla_status check_context(mla_context ctx) {
@@ -77,6 +84,7 @@ mla_status mla_context_create(int32_t device, mla_context* ctx) {
   MLA_TRY(parse_backend(std::getenv("MLA_BACKEND"), &c.backend));
   MLA_TRY(parse_compare(std::getenv("MLA_COMPARE"), &c.compare_fails));
   MLA_TRY(parse_threads(std::getenv("MLA_NUM_THREADS"), &c.host_threads));
+  MLA_TRY(check_log_level(std::getenv("MLA_LOG_LEVEL")));
   if (device < MLA_DEVICE_CPU)
     return fail(MLA_STATUS_INVALID_ARGUMENT, "device %d is neither a GPU ordinal nor"
                 " MLA_DEVICE_CPU (-1)", int(device));
@@ -89,8 +97,9 @@ mla_status mla_context_create(int32_t device, mla_context* ctx) {
       return fail(MLA_STATUS_NO_DEVICE, "device %d: the %s runtime sees %d GPU(s)", int(device),
                   gpu::vendor(), n);
   } else if (c.backend != MLA_BACKEND_AUTO && c.backend != MLA_BACKEND_HOST) {
-    log(LogLevel::Info, "MLA_BACKEND is ignored by CPU contexts: they always run the host"
-        " backend");
+    // Said at warn: someone asked for a device backend (or compare) and will not get it.
+    log(LogLevel::Warn, "MLA_BACKEND=%s is ignored by CPU contexts (MLA_DEVICE_CPU): they"
+        " always run the host backend", std::getenv("MLA_BACKEND"));
   }
   *ctx = new (std::nothrow) mla_context_s(c);
   if (*ctx == nullptr) return fail(MLA_STATUS_OUT_OF_MEMORY, "ctx: cannot allocate a context");

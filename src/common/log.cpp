@@ -8,13 +8,10 @@
 namespace mla {
 namespace {
 
-LogLevel parse_level(const char* s) {
-  if (s == nullptr || *s == '\0') return LogLevel::Warn;
-  static const char* const kNames[] = {"off", "error", "warn", "info", "debug"};
-  for (int i = 0; i < 5; ++i) {
-    if (std::strcmp(s, kNames[i]) == 0) return LogLevel(i);
-  }
-  if (s[0] >= '0' && s[0] <= '4' && s[1] == '\0') return LogLevel(s[0] - '0');
+// Logging itself never fails: a bad value logs at warn (and context creation reports it).
+LogLevel level_from_env(const char* s) {
+  LogLevel level;
+  if (parse_log_level(s, &level)) return level;
   std::fprintf(stderr, "[libmla] warn: MLA_LOG_LEVEL='%s' is not off|error|warn|info|debug|0-4;"
                " using warn\n", s);
   return LogLevel::Warn;
@@ -22,8 +19,27 @@ LogLevel parse_level(const char* s) {
 
 }  // namespace
 
+bool parse_log_level(const char* s, LogLevel* level) {
+  static const char* const kNames[] = {"off", "error", "warn", "info", "debug"};
+  if (s == nullptr || *s == '\0') {
+    *level = LogLevel::Warn;
+    return true;
+  }
+  for (int i = 0; i < 5; ++i) {
+    if (std::strcmp(s, kNames[i]) == 0) {
+      *level = LogLevel(i);
+      return true;
+    }
+  }
+  if (s[0] >= '0' && s[0] <= '4' && s[1] == '\0') {
+    *level = LogLevel(s[0] - '0');
+    return true;
+  }
+  return false;
+}
+
 LogLevel log_level() {
-  static const LogLevel level = parse_level(std::getenv("MLA_LOG_LEVEL"));
+  static const LogLevel level = level_from_env(std::getenv("MLA_LOG_LEVEL"));
   return level;
 }
 

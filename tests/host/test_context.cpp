@@ -93,6 +93,41 @@ TEST(Context, EnvironmentSelectsBackendAndRejectsTypos) {
   }
 }
 
+TEST(Context, BadLogLevelIsAnErrorAtCreation) {
+  ScopedEnv e("MLA_LOG_LEVEL", "verbose");
+  mla_context ctx = nullptr;
+  EXPECT_EQ(mla_context_create(MLA_DEVICE_CPU, &ctx), MLA_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(ctx, nullptr);
+  EXPECT_NE(std::string(mla_last_error()).find("MLA_LOG_LEVEL='verbose'"), std::string::npos)
+      << mla_last_error();
+  for (const char* good : {"off", "debug", "3", ""}) {
+    ScopedEnv g("MLA_LOG_LEVEL", good);
+    ASSERT_EQ(mla_context_create(MLA_DEVICE_CPU, &ctx), MLA_STATUS_SUCCESS) << good;
+    mla_context_destroy(ctx);
+  }
+}
+
+TEST(Context, DeviceBackendOnACpuContextWarns) {
+  for (const char* asked : {"compare", "native", "reference"}) {
+    ScopedEnv e("MLA_BACKEND", asked);
+    mla_context ctx = nullptr;
+    testing::internal::CaptureStderr();
+    ASSERT_EQ(mla_context_create(MLA_DEVICE_CPU, &ctx), MLA_STATUS_SUCCESS);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_NE(err.find(std::string("MLA_BACKEND=") + asked + " is ignored by CPU contexts"),
+              std::string::npos) << err;
+    mla_context_destroy(ctx);
+  }
+  for (const char* quiet : {"host", "auto"}) {
+    ScopedEnv e("MLA_BACKEND", quiet);
+    mla_context ctx = nullptr;
+    testing::internal::CaptureStderr();
+    ASSERT_EQ(mla_context_create(MLA_DEVICE_CPU, &ctx), MLA_STATUS_SUCCESS);
+    EXPECT_EQ(testing::internal::GetCapturedStderr(), "") << quiet;
+    mla_context_destroy(ctx);
+  }
+}
+
 TEST(Context, HostWorkspaceScalesWithThreads) {
   ScopedEnv e("MLA_NUM_THREADS", "3");
   mla_context ctx = nullptr;
