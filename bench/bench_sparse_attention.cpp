@@ -137,6 +137,7 @@ CaseList decode_cases() {
       {MLA_KV_FORMAT_V40, 128, 128, 1024, 128, 206}, {MLA_KV_FORMAT_V40, 128, 128, 1024, 256, -1},
       {MLA_KV_FORMAT_V40, 8, 128, 512, 128, 91},     {MLA_KV_FORMAT_V40, 16, 128, 512, 128, -1},
       {MLA_KV_FORMAT_V32, 8, 2048, 0, 128, -1},      {MLA_KV_FORMAT_V32, 32, 2048, 0, 128, -1},
+      {MLA_KV_FORMAT_V32, 64, 64, 0, 1, -1},  // one small request: latency, not throughput
   };
   CaseList out;
   for (const auto& s : shapes) out.push_back(std::make_unique<DecodeCase>(s));

@@ -8,8 +8,11 @@
 #   python     the python suite against the CUDA build
 #   compare    bench/compare_flashmla.py beside FlashMLA (needs .anchor/, see README)
 #   flashmla   FlashMLA's own sparse suites against mla.flash_mla (bench/run_flashmla_suites.sh)
-# Logs go to $OUT (or ./out). Each stage has a time limit; a failing stage does not stop the
-# others, and the last lines printed are the summary.
+#   profile    Nsight Compute over the decode kernels (bench/profile_decode.sh), summarized by
+#              bench/ncu_summary.py (MLA_PROFILE_SHAPES: ';'-separated mla_bench filters)
+# Logs go to $OUT (or ./out): session.log with every stage's tail and the summary, and
+# logs.tgz with the whole logs (the device tool returns at most 8 files). Each stage has a
+# time limit; a failing stage does not stop the others.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT="${OUT:-$PWD/out}"
@@ -25,7 +28,7 @@ stage() {  # stage NAME LIMIT_SECONDS COMMAND...
   echo "==== $name ====" | tee -a "$OUT/session.log"
   timeout "$limit" bash -c "$*" >"$OUT/$name.log" 2>&1
   rc=$?
-  tail -n "${MLA_TAIL:-15}" "$OUT/$name.log"
+  tail -n "${MLA_TAIL:-15}" "$OUT/$name.log" | tee -a "$OUT/session.log"
   summary+=("$(printf '%-10s rc=%-3s %4ss' "$name" "$rc" $((SECONDS - start)))")
 }
 
@@ -59,8 +62,14 @@ do_compare() {
     ${MLA_COMPARE_ARGS:-}
 }
 do_flashmla() { bash bench/run_flashmla_suites.sh; }
+do_profile() {
+  local shapes=()
+  IFS=';' read -r -a shapes <<<"${MLA_PROFILE_SHAPES:-V3.2 h16 topk2048 b128;V3.2 h128 topk2048 b128}"
+  BUILD="$BUILD" OUT="$OUT" bash bench/profile_decode.sh "${shapes[@]}" &&
+    for f in "$OUT"/prof*.sass.csv; do python3 bench/ncu_summary.py "$f" 25; done
+}
 
-export -f do_build do_test do_memcheck do_racecheck do_bench do_python do_compare do_flashmla
+export -f do_build do_test do_memcheck do_racecheck do_bench do_python do_compare do_flashmla do_profile
 export BUILD ARCHS JOBS OUT
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$OUT/gpu.txt"
 for s in "$@"; do
@@ -73,8 +82,13 @@ for s in "$@"; do
     python) stage python 300 do_python ;;
     compare) stage compare 300 do_compare ;;
     flashmla) stage flashmla 300 do_flashmla ;;
+    profile) MLA_TAIL=${MLA_PROFILE_TAIL:-120} stage profile 420 do_profile ;;
     *) echo "unknown stage $s" ;;
   esac
 done
 echo "==== summary ===="
 printf '%s\n' "${summary[@]}" | tee -a "$OUT/session.log"
+# One archive of everything else (the reports stay out: large, and readable only with ncu).
+(cd "$OUT" && find . -maxdepth 1 -type f ! -name session.log ! -name logs.tgz ! -name '*.ncu-rep' \
+  ! -name '*.png' -printf '%P\n' | tar czf logs.tgz -T - && find . -maxdepth 1 -type f \
+  ! -name session.log ! -name logs.tgz ! -name '*.png' ! -name 'bench.json' ! -name 'compare.json' -delete)

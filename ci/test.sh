@@ -190,6 +190,10 @@ stage_hip() {
   "$MLA_ROOT/ci/check-exports.sh" "$HIP_BUILD/src/libmla.so"
   # shellcheck disable=SC2086  # one argument per architecture
   "$MLA_ROOT/ci/check-hip-code-objects.sh" "$HIP_BUILD/src/libmla.so" ${HIP_ARCHS//;/ }
+  # The attention kernels' machine code: no scratch, LDS within 64 KiB, MFMA present.
+  # shellcheck disable=SC2086
+  "$MLA_ROOT/ci/check-hip-kernels.py" "$HIP_BUILD/src/libmla.so" 'sparse_decode_kernel' \
+    ${HIP_ARCHS//;/ }
 }
 
 # ---- demo ------------------------------------------------------------------------------------

@@ -61,6 +61,16 @@ MLA_DEVICE MLA_FORCEINLINE T load_ro(const T* p) {
 #endif
 }
 
+// The value of lane `src` of the warp (wave).
+template <typename T>
+MLA_DEVICE MLA_FORCEINLINE T shfl_idx(T v, int src) {
+#if defined(MLA_GPU_HIP)
+  return __shfl(v, src);
+#else
+  return __shfl_sync(0xffffffffu, v, src);
+#endif
+}
+
 // Sum and max over one warp (CUDA) or wavefront (HIP); every lane gets the result.
 MLA_DEVICE MLA_FORCEINLINE float wave_sum(float v) {
   for (int m = kWaveSize / 2; m > 0; m >>= 1) v += shfl_xor(v, m);

@@ -29,7 +29,30 @@ struct CudaHw {
     return gpu::pack_bf16x2(lo, hi);
   }
 
+  // attention/key_codes.h: code k (0..3) of w as an fp32 of value x 2^(bias - 127): the byte
+  // above a byte of copies of its sign, shifted so that the sign lands at bit 31 and exponent
+  // and mantissa at bits 20..26.
+  static __device__ __forceinline__ float code_float(uint32_t w, int k) {
+    const uint32_t sel = 0x0044u | (uint32_t(k) << 8) | (uint32_t(8 + k) << 12);
+    return __uint_as_float((sign_permute(w, sel) << 4) & 0x87F00000u);
+  }
+
+  // attention/key_codes.h: four fp8 codes as bf16 code values. One byte permute per pair puts
+  // each code in a 16-bit lane above a byte of copies of its sign bit; a shift and a mask then
+  // leave the sign at bit 15 and exponent and mantissa at bits 4..10.
+  static __device__ __forceinline__ void code_values4(uint32_t w, uint32_t* lo, uint32_t* hi) {
+    *lo = (sign_permute(w, 0x9180u) << 4) & 0x87F087F0u;  // [b0, sign b0, b1, sign b1]
+    *hi = (sign_permute(w, 0xB3A2u) << 4) & 0x87F087F0u;  // [b2, sign b2, b3, sign b3]
+  }
+
  private:
+  // prmt in its generic form: a selector nibble with its msb set replicates the sign bit of the
+  // byte it selects (PTX ISA, prmt). Written in PTX because __byte_perm documents 3-bit nibbles.
+  static __device__ __forceinline__ uint32_t sign_permute(uint32_t w, uint32_t selector) {
+    uint32_t r;
+    asm("prmt.b32 %0, %1, %2, %3;" : "=r"(r) : "r"(w), "r"(0u), "r"(selector));
+    return r;
+  }
   static __device__ __forceinline__ uint32_t fnuz_from_fn(uint8_t c) {
     if (c == 0x80) return 0x00;                // no negative zero in fnuz
     if ((c & 0x7F) == 0x7F) return 0x80;       // NaN

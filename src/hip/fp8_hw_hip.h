@@ -4,7 +4,9 @@
 // no fp8 unit and CDNA3 no bf16 convert: the exact software codecs of src/common serve there.
 #pragma once
 
+#include "attention/key_codes.h"
 #include "device/bf16_pack.h"
+#include "device/fp8_swar.h"
 #include "fp8_e4m3.h"
 
 namespace mla::gpu {
@@ -22,6 +24,17 @@ struct HipHw {
 
   static __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
     return gpu::pack_bf16x2(lo, hi);
+  }
+
+  // attention/key_codes.h: code k of w as an fp32 of value x 2^(bias - 127).
+  static __device__ __forceinline__ float code_float(uint32_t w, int k) {
+    return fp8_code_rebiased(w, k);
+  }
+
+  // attention/key_codes.h: four fp8 codes as bf16 code values (HIP's __byte_perm has no sign
+  // replication, so the portable bit moves).
+  static __device__ __forceinline__ void code_values4(uint32_t w, uint32_t* lo, uint32_t* hi) {
+    attn::code_values4_portable(w, lo, hi);
   }
 
  private:

@@ -1,8 +1,19 @@
-// How a decode kernel reads one key of each cache format: the 16-byte chunks of a token's
-// bytes, where each lands in the dequantized bf16 row, and the scale of each fp8 chunk.
-// Nope chunks hold 16 fp8 codes (32 bytes of bf16 once dequantized); rope chunks hold 8 bf16
-// values, copied as they are. Scale chunks are not loaded as data: each nope chunk reads its
-// own scale (SPEC 2.1, 2.2).
+// How a decode kernel reads one key of each cache format.
+//
+// A token's bytes are read as 16-byte chunks ("raw chunks") and each chunk is one of:
+//   nope:  16 fp8 codes, stored to shared memory as 16 bf16, in one of two ways:
+//          - kCodeValues (V4.0): the *code values* (key_codes.h: the code's bits moved into
+//            bf16, value = code value x 2^(bias - 127), exact). The scales, powers of two, are
+//            not applied to the codes: they multiply the partial scores of their scale tile
+//            (Q K^T) and the probabilities (P V) instead (sparse_decode_kernel.h). Exact, as the
+//            SPEC's bf16(code x 2^e) is;
+//          - otherwise (V3.2): bf16(code x scale), rounded once as SPEC 2.1 says (its fp32
+//            scales are arbitrary, and the attention's tolerances are those of that rounding);
+//   rope:  8 bf16 values, copied;
+//   scale: V3.2's four fp32 scales (one chunk); V4.0's seven UE8M0 bytes live outside the row
+//          and are read as one 8-byte word.
+// Columns [0, kNopeDim) form kScaleTiles tiles of kTileCols columns, each with its scale; the
+// rope columns follow (SPEC 2.1, 2.2).
 #pragma once
 
 #include "../kv_format_v32.h"
@@ -10,55 +21,82 @@
 
 namespace mla::attn {
 
-// Where a key's bytes are; row == nullptr: a skipped key (nothing is read for it).
-struct KeySrc {
-  const uint8_t* row;
-  const uint8_t* scales;
-  int32_t fp8;  // the cache's Fp8 flavour
-};
+enum class ChunkKind { Nope, Rope, Scale };
 
 struct V32Keys {
   static constexpr KvFormat kFormat = KvFormat::V32;
   static constexpr int kDim = 576;  // d_qk; V is columns [0, 512)
-  static constexpr int kNopeChunks = v32::kNopeDim / 16;  // 32
-  static constexpr int kRopeChunks = v32::kRopeDim / 8;   // 8
-  static constexpr int kChunks = kNopeChunks + kRopeChunks;
+  static constexpr int kNopeDim = v32::kNopeDim;
+  static constexpr int kTileCols = v32::kTileDim;             // 128
+  static constexpr int kScaleTiles = kNopeDim / kTileCols;    // 4
+  static constexpr int kRawChunks = int(v32::kTokenBytes / 16);  // 41
+  static constexpr int kNopeChunks = kNopeDim / 16;           // 32
+  static constexpr int kScaleChunk = v32::kScaleOffset / 16;  // 32
+  static constexpr bool kCodeValues = false;
 
-  MLA_HD static constexpr int raw_offset(int part) {
-    return part < kNopeChunks ? 16 * part : v32::kRopeOffset + 16 * (part - kNopeChunks);
+  MLA_HD static constexpr ChunkKind kind(int c) {
+    return c < kNopeChunks ? ChunkKind::Nope : c == kScaleChunk ? ChunkKind::Scale : ChunkKind::Rope;
   }
-  MLA_HD static constexpr int column(int part) {
-    return part < kNopeChunks ? 16 * part : v32::kNopeDim + 8 * (part - kNopeChunks);
+  // The first dequantized column of chunk c (nope: 16 columns; rope: 8).
+  MLA_HD static constexpr int column(int c) {
+    return c < kNopeChunks ? 16 * c : kNopeDim + 8 * (c - kScaleChunk - 1);
   }
-  MLA_HD static KeySrc locate(const KvCacheView& kv, int64_t slot) {
-    const uint8_t* row = kv.data + v32::token_offset(kv, slot);
-    return {row, row + v32::kScaleOffset, int32_t(kv.fp8)};
+  MLA_HD static int64_t row_offset(const KvCacheView& kv, int64_t slot) {
+    return v32::token_offset(kv, slot);
   }
-  // The fp32 scale of nope chunk `part` (its 128-value tile).
-  MLA_DEVICE static float scale(const KeySrc& k, int part) {
-    return load_ro(reinterpret_cast<const float*>(k.scales) + part / (v32::kTileDim / 16));
-  }
+  MLA_HD static int64_t scale_offset(const KvCacheView&, int64_t) { return -1; }  // in the row
 };
 
 struct V40Keys {
   static constexpr KvFormat kFormat = KvFormat::V40;
   static constexpr int kDim = 512;  // d_qk = d_v: V is the whole row, rope included
-  static constexpr int kNopeChunks = v40::kNopeDim / 16;  // 28
-  static constexpr int kRopeChunks = v40::kRopeDim / 8;   // 8
-  static constexpr int kChunks = kNopeChunks + kRopeChunks;
+  static constexpr int kNopeDim = v40::kNopeDim;
+  static constexpr int kTileCols = v40::kTileDim;           // 64
+  static constexpr int kScaleTiles = kNopeDim / kTileCols;  // 7
+  static constexpr int kRawChunks = int(v40::kRowBytes / 16);  // 36
+  static constexpr int kNopeChunks = kNopeDim / 16;         // 28
+  static constexpr int kScaleChunk = -1;                    // the scales are outside the row
+  static constexpr bool kCodeValues = true;
 
-  MLA_HD static constexpr int raw_offset(int part) { return 16 * part; }  // rope follows nope
-  MLA_HD static constexpr int column(int part) {
-    return part < kNopeChunks ? 16 * part : v40::kNopeDim + 8 * (part - kNopeChunks);
+  MLA_HD static constexpr ChunkKind kind(int c) {
+    return c < kNopeChunks ? ChunkKind::Nope : ChunkKind::Rope;
   }
-  MLA_HD static KeySrc locate(const KvCacheView& kv, int64_t slot) {
-    return {kv.data + v40::row_offset(kv, slot), kv.data + v40::scale_offset(kv, slot),
-            int32_t(kv.fp8)};
+  MLA_HD static constexpr int column(int c) {
+    return c < kNopeChunks ? 16 * c : kNopeDim + 8 * (c - kNopeChunks);
   }
-  // The UE8M0 scale of nope chunk `part` (its 64-value tile), as fp32.
-  MLA_DEVICE static float scale(const KeySrc& k, int part) {
-    return ue8m0_to_float(load_ro(k.scales + part / (v40::kTileDim / 16)));
+  MLA_HD static int64_t row_offset(const KvCacheView& kv, int64_t slot) {
+    return v40::row_offset(kv, slot);
+  }
+  MLA_HD static int64_t scale_offset(const KvCacheView& kv, int64_t slot) {
+    return v40::scale_offset(kv, slot);
   }
 };
+
+// The segments of a key row for the kernels' loops (a dimension group of units takes whole
+// segments). With code values: scale tiles 0..kScaleTiles-1, then the rope (64 columns, no
+// scale). With scaled values: 64-column pieces, none scaled.
+template <class Fmt>
+MLA_HD constexpr int scaled_segments() {
+  return Fmt::kCodeValues ? Fmt::kScaleTiles : 0;
+}
+template <class Fmt>
+MLA_HD constexpr int segment_count() {
+  return Fmt::kCodeValues ? Fmt::kScaleTiles + 1 : Fmt::kDim / 64;
+}
+template <class Fmt>
+MLA_HD constexpr int segment_begin(int s) {
+  return !Fmt::kCodeValues ? 64 * s : s < Fmt::kScaleTiles ? s * Fmt::kTileCols : Fmt::kNopeDim;
+}
+template <class Fmt>
+MLA_HD constexpr int segment_end(int s) {
+  return !Fmt::kCodeValues ? 64 * (s + 1)
+                           : s < Fmt::kScaleTiles ? (s + 1) * Fmt::kTileCols : Fmt::kDim;
+}
+// The segment of a value column, as far as its scale goes: a scale tile, or scaled_segments()
+// for an unscaled column.
+template <class Fmt>
+MLA_HD constexpr int segment_of_column(int col) {
+  return Fmt::kCodeValues && col < Fmt::kNopeDim ? col / Fmt::kTileCols : scaled_segments<Fmt>();
+}
 
 }  // namespace mla::attn

@@ -1,20 +1,34 @@
 // The key side of a decode CTA: which keys a query row attends (indices, lengths, validity),
-// where their bytes are, and the block pipeline that brings them into shared memory as bf16.
+// and the block pipeline that brings them into shared memory.
 //
-// A block of kBlockKeys keys is cut into 16-byte chunks (key_formats.h); thread t owns chunks
-// t, t + kThreads, ... of every block. issue() starts the global loads of a block into
-// registers and returns at once; dequantize() later waits for them, decodes the fp8 codes
-// exactly (SPEC 2: bf16(code * scale), one rounding) and stores the bf16 row chunks. A kernel
-// issues block j + 1 before it multiplies block j, so each block's loads fly under the previous
-// block's arithmetic without shared-memory staging. Skipped keys are never read: their rows are
-// zero in shared memory (and masked out of the softmax by the caller).
+// A block of kBlockKeys keys is loaded by all kThreads threads: kLanes = kThreads / kBlockKeys
+// lanes of one warp per key, lane `seg` holding the key's 16-byte chunks seg, seg + kLanes,
+// ... so that the lanes of a key read consecutive pieces of its row together. Each lane finds
+// its key itself (one index, one address); a skipped key (invalid, out of range, beyond its
+// length, past the CTA's range) is never read and stores zeros.
+//
+// issue() starts the loads of a block into registers and returns at once; store() waits for
+// them and writes, for the block:
+//   k_s[key][col]    bf16: nope columns as code values (key_codes.h), rope columns as they are;
+//   fs_s[tile][key]  fp32, with code values only (key_formats.h): the key's scale of each
+//                    scale tile times 2^kScaleShift (and 1/2 for e4m3fnuz, whose code values
+//                    are twice e4m3fn's), 0 for a skipped key;
+//   valid_s[key]     1 for a key that takes part, else 0.
+// A kernel issues block j + 1 before it works on block j, so each block's loads fly under the
+// previous block's arithmetic.
 #pragma once
 
 #include "../attention_problem.h"
-#include "../device/kv_cache_native.h"
+#include "../ue8m0.h"
+#include "key_codes.h"
 #include "key_formats.h"
 
 namespace mla::attn {
+
+// fs_s holds scales times 2^kScaleShift: the products of P (<= 1) and such factors stay well
+// inside bf16's range and the products on the matrix cores well inside fp32's normal range
+// for any scale in [2^-60, 2^60] (sparse_decode_kernel.h).
+constexpr int kScaleShift = 64;
 
 // The keys of one query row (i, s): main-cache positions [0, topk), then extra-cache positions.
 struct RowKeys {
@@ -39,88 +53,133 @@ struct RowKeys {
   }
 };
 
-// Where key j's bytes are, given its index value; a skipped key for an invalid slot.
-template <class Fmt>
-MLA_DEVICE MLA_FORCEINLINE KeySrc locate(const SparseDecodeProblem& p, int64_t j, int32_t index) {
-  const KvCacheView kv = j < p.topk ? p.kv : p.extra_kv;
-  if (!kv.valid_slot(index)) return KeySrc{nullptr, nullptr, 0};
-  return Fmt::locate(kv, index);
-}
-
-// The chunks of one block that one thread holds between issue() and dequantize().
 template <class Fmt, int kBlockKeys, int kThreads>
-struct KeyChunks {
-  static constexpr int kChunks = kBlockKeys * Fmt::kChunks;
-  static constexpr int kPerThread = (kChunks + kThreads - 1) / kThreads;
-  static_assert(kPerThread <= 32, "one bit of `fnuz` per chunk");
+struct KeyLoader {
+  static constexpr int kLanes = kThreads / kBlockKeys;  // lanes per key
+  static constexpr int kPer = (Fmt::kRawChunks + kLanes - 1) / kLanes;
+  static_assert(kLanes * kBlockKeys == kThreads, "whole keys per thread group");
+  static_assert(kLanes >= 1 && kLanes <= 32 && (kLanes & (kLanes - 1)) == 0,
+                "a key's lanes are a power-of-two group inside one warp");
 
-  uint4 raw[kPerThread];
-  float scale[kPerThread];
-  uint32_t fnuz = 0;  // bit i: chunk i comes from an e4m3fnuz cache
+  int key, seg;         // this lane's key within a block, and its place among the key's lanes
+  bool valid = false;   // the key of the block in flight takes part
+  bool fnuz = false;    // ... and comes from an e4m3fnuz cache
+  uint4 raw[kPer];
+  uint2 scale_word;     // V4.0: the key's 8 scale bytes
 
-  MLA_DEVICE MLA_FORCEINLINE void issue(const KeySrc* src) {
-    fnuz = 0;
+  MLA_DEVICE KeyLoader() : key(int(threadIdx.x) / kLanes), seg(int(threadIdx.x) % kLanes) {}
+
+  // Starts the loads of key j of the row (j >= k_end: none) whose index value is `index`.
+  MLA_DEVICE MLA_FORCEINLINE void issue(const SparseDecodeProblem& p, int64_t j, int64_t k_end,
+                                        int32_t index) {
+    const KvCacheView kv = j < p.topk ? p.kv : p.extra_kv;
+    valid = j < k_end && kv.valid_slot(index);
+    fnuz = kv.fp8 == Fp8::E4M3FNUZ;
+    const uint8_t* row = valid ? kv.data + Fmt::row_offset(kv, index) : nullptr;
 #pragma unroll
-    for (int i = 0; i < kPerThread; ++i) {
-      const int c = int(threadIdx.x) + i * kThreads;
+    for (int i = 0; i < kPer; ++i) {
+      const int c = seg + kLanes * i;
       raw[i] = make_uint4(0u, 0u, 0u, 0u);
-      scale[i] = 0.0f;
-      if (c < kChunks) {
-        const int key = c / Fmt::kChunks, part = c % Fmt::kChunks;
-        const KeySrc k = src[key];
-        if (k.row != nullptr) {
-          raw[i] = load_ro(reinterpret_cast<const uint4*>(k.row + Fmt::raw_offset(part)));
-          if (part < Fmt::kNopeChunks) scale[i] = Fmt::scale(k, part);
-          if (k.fp8 == int32_t(Fp8::E4M3FNUZ)) fnuz |= 1u << i;
-        }
-      }
+      if (valid && c < Fmt::kRawChunks) raw[i] = load_ro(reinterpret_cast<const uint4*>(row) + c);
+    }
+    scale_word = make_uint2(0u, 0u);
+    if constexpr (Fmt::kScaleChunk < 0) {
+      if (valid)
+        scale_word = load_ro(reinterpret_cast<const uint2*>(kv.data + Fmt::scale_offset(kv, index)));
     }
   }
 
-  // Decodes into rows of `pitch` bf16 (16-byte aligned) at k_s.
+  // Waits for the loads and writes the block's shared arrays (see the top of this file).
+  // Every thread of the CTA calls it (V3.2 shares the scale chunk through warp shuffles).
   template <class Hw>
-  MLA_DEVICE MLA_FORCEINLINE void dequantize(bf16_bits* k_s, int pitch) const {
+  MLA_DEVICE MLA_FORCEINLINE void store(bf16_bits* k_s, int pitch, float* fs_s,
+                                        uint8_t* valid_s) const {
+    const Fp8 f = fnuz ? Fp8::E4M3FNUZ : Fp8::E4M3FN;
+    float scale[Fmt::kScaleTiles];
+    if constexpr (Fmt::kScaleChunk >= 0) {  // V3.2: fp32 scales in chunk kScaleChunk
+      constexpr int kSeg = Fmt::kScaleChunk % kLanes, kIdx = Fmt::kScaleChunk / kLanes;
+      const int lane = int(threadIdx.x) % kWaveSize;
+      const int src = (lane & ~(kLanes - 1)) | kSeg;
+      const uint4 mine = raw[kIdx];
+      const uint32_t w[4] = {shfl_idx(mine.x, src), shfl_idx(mine.y, src), shfl_idx(mine.z, src),
+                             shfl_idx(mine.w, src)};
 #pragma unroll
-    for (int i = 0; i < kPerThread; ++i) {
-      const int c = int(threadIdx.x) + i * kThreads;
-      if (c >= kChunks) continue;
-      const int key = c / Fmt::kChunks, part = c % Fmt::kChunks;
-      uint4* dst = reinterpret_cast<uint4*>(k_s + key * pitch + Fmt::column(part));
-      if (part < Fmt::kNopeChunks) {
+      for (int t = 0; t < Fmt::kScaleTiles; ++t) scale[t] = float_of(w[t]);
+    } else {  // V4.0: UE8M0 bytes
+#pragma unroll
+      for (int t = 0; t < Fmt::kScaleTiles; ++t) {
+        const uint32_t word = t < 4 ? scale_word.x : scale_word.y;
+        scale[t] = valid ? ue8m0_to_float(uint8_t(word >> (8 * (t % 4)))) : 0.0f;
+      }
+    }
+    if (seg == 0) {
+      if constexpr (Fmt::kCodeValues) {
+        // Scales times 2^kScaleShift, and 1/2 for fnuz: code values of fnuz are 2^-119 x value.
+        const float unit = float_of(uint32_t(127 + kScaleShift - (fnuz ? 1 : 0)) << 23);
+#pragma unroll
+        for (int t = 0; t < Fmt::kScaleTiles; ++t)
+          fs_s[t * kBlockKeys + key] = valid ? scale[t] * unit : 0.0f;
+      }
+      valid_s[key] = valid ? 1 : 0;
+    }
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      const int c = seg + kLanes * i;
+      if (c >= Fmt::kRawChunks) continue;
+      uint4* dst = reinterpret_cast<uint4*>(k_s + key * pitch + Fmt::column(c));
+      const ChunkKind kind = Fmt::kind(c);
+      if (kind == ChunkKind::Nope) {
         uint4 w[2];
-        gpu::decode16<Hw>(raw[i], scale[i], (fnuz >> i) & 1u ? Fp8::E4M3FNUZ : Fp8::E4M3FN, w);
+        if constexpr (Fmt::kCodeValues) {
+          code_values16<Hw>(raw[i], f, w);
+        } else {
+          const int tile = c / (Fmt::kTileCols / 16);
+          float sc = scale[0];
+#pragma unroll
+          for (int t = 1; t < Fmt::kScaleTiles; ++t) sc = tile == t ? scale[t] : sc;
+          scaled_values16<Hw>(raw[i], sc, f, w);
+        }
         dst[0] = w[0];
         dst[1] = w[1];
-      } else {
+      } else if (kind == ChunkKind::Rope) {
         dst[0] = raw[i];
       }
     }
   }
 };
 
-// The query heads [h0, h0 + nh) of row (i, s) into `rows` shared rows of `pitch` bf16; the
-// rows past nh are zero (their results are never written).
-template <int kDim, int kThreads>
+// The query heads [h0, h0 + nh) of row (i, s) into `rows` shared rows of `pitch` bf16. With code
+// values (kShift), the nope columns times 2^kQShift (exact: a power of two), so that their
+// products with code values (2^-120 x value) stay well inside fp32's normal range; the rope
+// columns as they are. Rows past nh are zero (their results are never written).
+constexpr int kQShift = 64;
+
+template <int kDim, int kNopeDim, bool kShift, int kThreads, class Hw>
 MLA_DEVICE void load_queries(const SparseDecodeProblem& p, int64_t i, int64_t s, int64_t h0,
                              int nh, int rows, bf16_bits* q_s, int pitch) {
   const bf16_bits* q0 = p.q + i * p.q_sb + s * p.q_ss + h0 * p.q_sh;
   const bool vec = reinterpret_cast<uintptr_t>(q0) % 16 == 0 && p.q_sh % 8 == 0;
+  const float up = float_of(uint32_t(127 + kQShift) << 23);
   constexpr int kVecs = kDim / 8;
   for (int e = int(threadIdx.x); e < rows * kVecs; e += kThreads) {
     const int r = e / kVecs, v = e % kVecs;
-    uint4 w = make_uint4(0u, 0u, 0u, 0u);
+    uint32_t u[4] = {0u, 0u, 0u, 0u};
     if (r < nh) {
       const bf16_bits* src = q0 + r * p.q_sh + 8 * v;
       if (vec) {
-        w = load_ro(reinterpret_cast<const uint4*>(src));
+        const uint4 w = load_ro(reinterpret_cast<const uint4*>(src));
+        u[0] = w.x, u[1] = w.y, u[2] = w.z, u[3] = w.w;
       } else {
-        uint32_t u[4];
 #pragma unroll
         for (int t = 0; t < 4; ++t) u[t] = uint32_t(src[2 * t]) | (uint32_t(src[2 * t + 1]) << 16);
-        w = make_uint4(u[0], u[1], u[2], u[3]);
+      }
+      if (kShift && 8 * v < kNopeDim) {
+#pragma unroll
+        for (int t = 0; t < 4; ++t)
+          u[t] = Hw::pack_bf16x2(float_of(u[t] << 16) * up, float_of(u[t] & 0xFFFF0000u) * up);
       }
     }
-    *reinterpret_cast<uint4*>(q_s + r * pitch + 8 * v) = w;
+    *reinterpret_cast<uint4*>(q_s + r * pitch + 8 * v) = make_uint4(u[0], u[1], u[2], u[3]);
   }
 }
 

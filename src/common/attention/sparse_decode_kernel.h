@@ -3,17 +3,28 @@
 // A CTA takes kRows = 16 kRowTiles query heads of one query row and one key range of that row
 // (decode_plan.h). Each row tile has kKeyGroups x kDimGroups MMA units (warps, waves); unit
 // (kg, dg) of row tile rt
-//   - computes the scores of its 16 heads with keys [kg, kg + 1) x kUnitKeys of each block over
-//     dimensions [dg, dg + 1) x kDimPart of d_qk; with kDimGroups > 1 the units add their
-//     partial scores through shared memory, in dg order, so all of them hold the same sums;
+//   - scores its 16 heads against keys [kg, kg + 1) x kUnitKeys of each block, over the row
+//     segments of dimension group dg (key_formats.h: the scale tiles, then the rope); with
+//     kDimGroups > 1 the units add their parts through shared memory in dg order, so all hold
+//     the same sums;
 //   - accumulates output columns [u, u + 1) x kUnitCols (u = kg kDimGroups + dg), P V over all
 //     the block's keys.
+//
+// With code values (V4.0, key_formats.h), scales never touch the key elements (key_stream.h
+// stores fp8 codes as exact bf16 "code values", c = value x 2^(bias-127)). Per scale tile t of
+// a key j with factor f = scale x 2^64 (fs_s):
+//   Q K^T:  the tile's partial score, over q x 2^64 and code values, times f x 2^-8;
+//   P V:    the A operand is bf16(P x f) for tile t's columns (bf16(P) for the rope columns),
+//           so the accumulated columns are 2^-56 x their value, undone at the end.
+// Every power of two here is exact, the matrix products of code values are exact, and all
+// magnitudes stay far from fp32's limits for scales in [2^-60, 2^60] and |q| < 2^60. V3.2's
+// keys are bf16(code x scale) (SPEC 2.1): one unscaled segment, plain P.
+//
 // Per block of kBlockKeys keys:
-//   dequantize the block's keys into shared memory (their loads were issued one block earlier,
-//   key_stream.h) | locate the next block's keys | barrier | issue the next block's loads |
-//   Q K^T [| partial scores | barrier | sums] | mask, block maxima of the rows exchanged
-//   between key groups | barrier | online softmax, P (bf16) to shared memory | barrier | P V |
-//   barrier.
+//   store the block's keys (their loads were issued one block earlier) | issue the next
+//   block's loads | barrier | Q K^T [| partial scores | barrier | sums] | mask, block maxima
+//   of the rows exchanged between key groups | barrier | online softmax, P (fp32) to shared
+//   memory | barrier | P V | barrier.
 // The order of every sum is fixed by the shapes, so results are deterministic and a row's
 // result does not depend on the other rows of the batch.
 #pragma once
@@ -32,6 +43,9 @@ struct DecodeLaunch {
   float* lse_part;  // splits > 1: [ctas][rows_per_cta] their log-sum-exp, -inf if empty
 };
 
+constexpr float kScoreUnshift = 1.0f / 256.0f;  // 2^(120 - kQShift - kScaleShift)
+constexpr int kOutShift = 56;                   // P V columns of scale tiles are 2^-56 x value
+
 template <class Tile_, class Fmt_, int kRowTiles_, int kKeyGroups_, int kDimGroups_,
           int kBlockKeys_, int kMinBlocks_>
 struct DecodeCta {
@@ -45,32 +59,40 @@ struct DecodeCta {
   static constexpr int kUnits = kRowTiles * kTileUnits;
   static constexpr int kThreads = kUnits * Tile::kLanes;
   static constexpr int kDim = Fmt::kDim;
-  static constexpr int kDimPart = kDim / kDimGroups;
-  static constexpr int kPitch = kDim + Tile::kPad;         // bf16 per q / key row in shared memory
-  static constexpr int kPPitch = kBlockKeys + Tile::kPad;  // bf16 per P row
+  static constexpr int kPitch = kDim + Tile::kPad;   // bf16 per q / key row in shared memory
+  static constexpr int kPPitch = kBlockKeys + 8;     // fp32 per P row: 64-bit reads spread banks
   static constexpr int kUnitKeys = kBlockKeys / kKeyGroups;
   static constexpr int kKeyTiles = kUnitKeys / 16;
   static constexpr int kUnitCols = kDv / kTileUnits;
   static constexpr int kColTiles = kUnitCols / 16;
-  static_assert(kUnitKeys % 16 == 0 && kUnitCols % 16 == 0 && kDimPart % 16 == 0,
-                "whole 16x16 tiles per unit");
+  static constexpr int kSegments = segment_count<Fmt>();
+  static_assert(kUnitKeys % 16 == 0 && kUnitCols % 16 == 0, "whole 16x16 tiles per unit");
   static_assert(kSplitQuantum % kBlockKeys == 0, "key ranges are whole blocks");
-  static_assert(kBlockKeys <= kThreads, "one thread locates each key of a block");
-  static_assert((kPitch * 2) % 16 == 0 && (kPPitch * 2) % 16 == 0, "16-byte aligned rows");
+  static_assert((kPitch * 2) % 16 == 0, "16-byte aligned rows");
 
-  using Chunks = KeyChunks<Fmt, kBlockKeys, kThreads>;
+  using Loader = KeyLoader<Fmt, kBlockKeys, kThreads>;
 
-  // Shared memory, in bytes: q, the key block, P, the key sources of two blocks, the row
-  // statistics exchanged between units, the partial scores of the dimension groups.
+  // Shared memory, in bytes: q, the key block, P, the keys' scale factors and validity, ones
+  // (the rope's factor), the row statistics exchanged between units, the partial scores of the
+  // dimension groups.
   static constexpr size_t kQOff = 0;
   static constexpr size_t kKOff = kQOff + size_t(kRows) * kPitch * 2;
   static constexpr size_t kPOff = kKOff + size_t(kBlockKeys) * kPitch * 2;
-  static constexpr size_t kSrcOff = kPOff + size_t(kRows) * kPPitch * 2;
-  static constexpr size_t kRedOff = kSrcOff + 2 * kBlockKeys * sizeof(KeySrc);
+  static constexpr size_t kFsOff = kPOff + size_t(kRows) * kPPitch * 4;
+  static constexpr size_t kOnesOff = kFsOff + size_t(scaled_segments<Fmt>()) * kBlockKeys * 4;
+  static constexpr size_t kRedOff = kOnesOff + size_t(kBlockKeys) * 4;
   static constexpr size_t kPartOff = kRedOff + size_t(kRowTiles) * kKeyGroups * 16 * 4;
-  static constexpr size_t kSmemBytes =
+  static constexpr size_t kValidOff =
       kPartOff + (kDimGroups > 1 ? size_t(kRowTiles) * kDimGroups * 16 * kBlockKeys * 4 : 0);
+  static constexpr size_t kSmemBytes = round_up(kValidOff + kBlockKeys, 16);
 };
+
+// Segments [s0, s1) of dimension group dg: an even share of the row's segments.
+template <class Cta>
+MLA_DEVICE MLA_FORCEINLINE void dim_group_segments(int dg, int* s0, int* s1) {
+  *s0 = dg * Cta::kSegments / Cta::kDimGroups;
+  *s1 = (dg + 1) * Cta::kSegments / Cta::kDimGroups;
+}
 
 template <class Cta>
 __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinBlocks)
@@ -78,6 +100,7 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinBlocks)
   using Tile = typename Cta::Tile;
   using Fmt = typename Cta::Fmt;
   using Acc = typename Tile::Acc;
+  using Hw = typename Tile::Hw;
   constexpr int kSlots = Tile::kRowSlots;
   constexpr int kBlockKeys = Cta::kBlockKeys;
 
@@ -89,10 +112,12 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinBlocks)
 #endif
   bf16_bits* const q_s = reinterpret_cast<bf16_bits*>(smem + Cta::kQOff);
   bf16_bits* const k_s = reinterpret_cast<bf16_bits*>(smem + Cta::kKOff);
-  bf16_bits* const p_s = reinterpret_cast<bf16_bits*>(smem + Cta::kPOff);
-  KeySrc* const src_s = reinterpret_cast<KeySrc*>(smem + Cta::kSrcOff);
-  float* const red_s = reinterpret_cast<float*>(smem + Cta::kRedOff);   // [rt][kg][16]
-  float* const part_s = reinterpret_cast<float*>(smem + Cta::kPartOff);  // [rt][dg][16][keys]
+  float* const p_s = reinterpret_cast<float*>(smem + Cta::kPOff);
+  float* const fs_s = reinterpret_cast<float*>(smem + Cta::kFsOff);        // [tile][key]
+  float* const ones_s = reinterpret_cast<float*>(smem + Cta::kOnesOff);    // [key]
+  float* const red_s = reinterpret_cast<float*>(smem + Cta::kRedOff);      // [rt][kg][16]
+  float* const part_s = reinterpret_cast<float*>(smem + Cta::kPartOff);    // [rt][dg][16][key]
+  uint8_t* const valid_s = smem + Cta::kValidOff;                          // [key]
 
   const int tid = int(threadIdx.x);
   const int unit = tid / Tile::kLanes, lane = tid % Tile::kLanes;
@@ -114,56 +139,72 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinBlocks)
   const int n_blocks = int((k_end - k_begin + kBlockKeys - 1) / kBlockKeys);
   const RowKeys keys(L.p, bi, si);
 
-  // Block 0's key sources; the indices of block 1 in flight.
-  int32_t next_index = -1;
-  if (tid < kBlockKeys) {
-    const int64_t j = k_begin + tid;
-    src_s[tid] = j < k_end ? locate<Fmt>(L.p, j, keys.index(j)) : KeySrc{nullptr, nullptr, 0};
-    const int64_t j1 = j + kBlockKeys;
-    next_index = j1 < k_end ? keys.index(j1) : -1;
+  // Block 0's loads; the index of block 1 in flight.
+  typename Cta::Loader loader;
+  {
+    const int64_t j = k_begin + loader.key;
+    loader.issue(L.p, j, k_end, j < k_end ? keys.index(j) : -1);
   }
-  load_queries<Cta::kDim, Cta::kThreads>(L.p, bi, si, h0, nh, Cta::kRows, q_s, Cta::kPitch);
-  __syncthreads();
-
-  typename Cta::Chunks chunks;
-  chunks.issue(src_s);
+  int32_t next_index = -1;
+  {
+    const int64_t j = k_begin + kBlockKeys + loader.key;
+    if (j < k_end) next_index = keys.index(j);
+  }
+  load_queries<Cta::kDim, Fmt::kNopeDim, Fmt::kCodeValues, Cta::kThreads, Hw>(
+      L.p, bi, si, h0, nh, Cta::kRows, q_s, Cta::kPitch);
+  for (int k = tid; k < kBlockKeys; k += Cta::kThreads) ones_s[k] = 1.0f;
 
   Acc o[Cta::kColTiles];
 #pragma unroll
   for (int t = 0; t < Cta::kColTiles; ++t) zero<Tile>(o[t]);
   RowSoftmax<Tile> sm;
   const float score_scale = L.p.scale * kLog2e;
+  const int col0 = u * Cta::kUnitCols;  // this unit's first output column
+  int seg0, seg1;
+  dim_group_segments<Cta>(dg, &seg0, &seg1);
 
   for (int blk = 0; blk < n_blocks; ++blk) {
-    const KeySrc* const src_cur = src_s + (blk & 1) * kBlockKeys;
-    KeySrc* const src_next = src_s + ((blk + 1) & 1) * kBlockKeys;
-    chunks.template dequantize<typename Tile::Hw>(k_s, Cta::kPitch);
-    if (tid < kBlockKeys) {
-      const int64_t j = k_begin + int64_t(blk + 1) * kBlockKeys + tid;
-      src_next[tid] = j < k_end ? locate<Fmt>(L.p, j, next_index) : KeySrc{nullptr, nullptr, 0};
+    loader.template store<Hw>(k_s, Cta::kPitch, fs_s, valid_s);
+    if (blk + 1 < n_blocks) {
+      const int64_t j = k_begin + int64_t(blk + 1) * kBlockKeys + loader.key;
+      loader.issue(L.p, j, k_end, next_index);
       const int64_t j2 = j + kBlockKeys;
       next_index = j2 < k_end ? keys.index(j2) : -1;
     }
-    __syncthreads();  // the key block and the next block's sources are in shared memory
-    if (blk + 1 < n_blocks) chunks.issue(src_next);
+    __syncthreads();  // the key block, its scale factors and validity are in shared memory
 
-    // S = Q K^T for this unit's 16 heads, kUnitKeys keys and kDimPart dimensions.
+    // S = Q K^T for this unit's 16 heads and kUnitKeys keys, over its segments.
     Acc s[Cta::kKeyTiles];
 #pragma unroll
     for (int t = 0; t < Cta::kKeyTiles; ++t) zero<Tile>(s[t]);
     {
-      const bf16_bits* qa = q_s + rt * 16 * Cta::kPitch + dg * Cta::kDimPart;
-      const bf16_bits* kb = k_s + kg * Cta::kUnitKeys * Cta::kPitch + dg * Cta::kDimPart;
-#pragma unroll 2
-      for (int ks = 0; ks < Cta::kDimPart / 16; ++ks) {
-        typename Tile::A a;
-        Tile::load_a(a, qa + 16 * ks, Cta::kPitch);
+      const bf16_bits* qa = q_s + rt * 16 * Cta::kPitch;
+      const bf16_bits* kb = k_s + kg * Cta::kUnitKeys * Cta::kPitch;
+      for (int sg = seg0; sg < seg1; ++sg) {
+        Acc a_sg[Cta::kKeyTiles];
 #pragma unroll
-        for (int t = 0; t < Cta::kKeyTiles; ++t) {
-          typename Tile::B b;
-          Tile::load_b_nk(b, kb + 16 * t * Cta::kPitch + 16 * ks, Cta::kPitch);
-          Tile::mma(s[t], a, b);
+        for (int t = 0; t < Cta::kKeyTiles; ++t) zero<Tile>(a_sg[t]);
+        const int k0 = segment_begin<Fmt>(sg), k1 = segment_end<Fmt>(sg);
+#pragma unroll 2
+        for (int ks = k0; ks < k1; ks += 16) {
+          typename Tile::A a;
+          Tile::load_a(a, qa + ks, Cta::kPitch);
+#pragma unroll
+          for (int t = 0; t < Cta::kKeyTiles; ++t) {
+            typename Tile::B b;
+            Tile::load_b_nk(b, kb + 16 * t * Cta::kPitch + ks, Cta::kPitch);
+            Tile::mma(a_sg[t], a, b);
+          }
         }
+        // Fold the segment in: a scale tile times its keys' factors, the rope as it is.
+        const float* fs = sg < scaled_segments<Fmt>() ? fs_s + sg * kBlockKeys : nullptr;
+#pragma unroll
+        for (int t = 0; t < Cta::kKeyTiles; ++t)
+#pragma unroll
+          for (int e = 0; e < Tile::kAccRegs; ++e) {
+            const int key = kg * Cta::kUnitKeys + 16 * t + Tile::acc_col(lane, e);
+            s[t].v[e] += fs != nullptr ? a_sg[t].v[e] * (fs[key] * kScoreUnshift) : a_sg[t].v[e];
+          }
       }
     }
     if constexpr (Cta::kDimGroups > 1) {  // add the dimension groups' parts, in dg order
@@ -192,7 +233,7 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinBlocks)
 #pragma unroll
       for (int e = 0; e < Tile::kAccRegs; ++e) {
         const int key = kg * Cta::kUnitKeys + 16 * t + Tile::acc_col(lane, e);
-        s[t].v[e] = src_cur[key].row != nullptr ? s[t].v[e] * score_scale : neg_inf();
+        s[t].v[e] = valid_s[key] ? s[t].v[e] * score_scale : neg_inf();
       }
     float mx[kSlots];
     RowSoftmax<Tile>::block_max(s, mx);
@@ -216,23 +257,30 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinBlocks)
     if (dg == 0)
 #pragma unroll
       for (int t = 0; t < Cta::kKeyTiles; ++t)
-        Tile::store_bf16(s[t], p_s + rt * 16 * Cta::kPPitch + kg * Cta::kUnitKeys + 16 * t,
-                         Cta::kPPitch);
+        Tile::store_f32(s[t], p_s + rt * 16 * Cta::kPPitch + kg * Cta::kUnitKeys + 16 * t,
+                        Cta::kPPitch);
     scale_rows<Tile>(o, alpha);
     __syncthreads();  // P of the whole block
 
-    // O += P V over the block's keys, for this unit's value columns.
+    // O += P V over the block's keys, for this unit's value columns; the A operand of a column
+    // tile is P times the factors of its segment.
     {
-      const bf16_bits* pa = p_s + rt * 16 * Cta::kPPitch;
-      const bf16_bits* vb = k_s + u * Cta::kUnitCols;
+      const float* pa = p_s + rt * 16 * Cta::kPPitch;
 #pragma unroll 1
-      for (int kk = 0; kk < kBlockKeys / 16; ++kk) {
+      for (int kk = 0; kk < kBlockKeys; kk += 16) {
         typename Tile::A a;
-        Tile::load_a(a, pa + 16 * kk, Cta::kPPitch);
+        int a_seg = -1;
 #pragma unroll
         for (int t = 0; t < Cta::kColTiles; ++t) {
+          const int col = col0 + 16 * t;
+          const int sg = segment_of_column<Fmt>(col);
+          if (sg != a_seg) {
+            const float* f = sg < scaled_segments<Fmt>() ? fs_s + sg * kBlockKeys : ones_s;
+            Tile::load_a_scaled(a, pa + kk, Cta::kPPitch, f + kk);
+            a_seg = sg;
+          }
           typename Tile::B b;
-          Tile::load_b_kn(b, vb + 16 * kk * Cta::kPitch + 16 * t, Cta::kPitch);
+          Tile::load_b_kn(b, k_s + kk * Cta::kPitch + col, Cta::kPitch);
           Tile::mma(o[t], a, b);
         }
       }
@@ -268,25 +316,31 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinBlocks)
       // Padded heads (hl >= nh) are never written: their sink, past h_q, is not read.
       factor[r] = (empty || hl >= nh) ? 0.0f : sink_factor(L.p.sink, L.p.sink_s, h0 + hl, lse) / sum;
       if (u == 0 && Tile::row_leader(lane) && hl < nh)
-        L.p.lse[bi * L.p.lse_sb + (h0 + hl) * L.p.lse_sh + si * L.p.lse_ss] = empty ? -neg_inf() : lse;
+        L.p.lse[bi * L.p.lse_sb + (h0 + hl) * L.p.lse_sh + si * L.p.lse_ss] =
+            empty ? -neg_inf() : lse;
     }
   }
   scale_rows<Tile>(o, factor);
 
+  const float out_unshift = float_of(uint32_t(127 + kOutShift) << 23);
 #pragma unroll
-  for (int t = 0; t < Cta::kColTiles; ++t)
+  for (int t = 0; t < Cta::kColTiles; ++t) {
+    const int col_t = col0 + 16 * t;
+    const float f = segment_of_column<Fmt>(col_t) < scaled_segments<Fmt>() ? out_unshift : 1.0f;
 #pragma unroll
     for (int e = 0; e < Tile::kAccRegs; ++e) {
       const int hl = rt * 16 + Tile::acc_row(lane, e);
       if (hl >= nh) continue;
-      const int col = u * Cta::kUnitCols + 16 * t + Tile::acc_col(lane, e);
+      const int col = col_t + Tile::acc_col(lane, e);
+      const float v = o[t].v[e] * f;
       if (partial) {
-        L.o_part[(int64_t(blockIdx.x) * Cta::kRows + hl) * kDv + col] = o[t].v[e];
+        L.o_part[(int64_t(blockIdx.x) * Cta::kRows + hl) * kDv + col] = v;
       } else {
         L.p.out[bi * L.p.out_sb + si * L.p.out_ss + (h0 + hl) * L.p.out_sh + col] =
-            float_to_bf16(o[t].v[e]);
+            float_to_bf16(v);
       }
     }
+  }
 }
 
 }  // namespace mla::attn

@@ -54,13 +54,29 @@ struct MmaTileSm80 {
     const int lane = threadIdx.x % kLanes;
     ldmatrix_x4(b.r, s + sm80::ldm_b_row(lane) * pitch + sm80::ldm_b_col(lane), true);
   }
-  // The tile as bf16 into shared memory: pairs of adjacent columns as one 4-byte store.
-  static MLA_DEVICE MLA_FORCEINLINE void store_bf16(const Acc& c, bf16_bits* s, int pitch) {
+  // The tile as fp32 into shared memory: pairs of adjacent columns as one 8-byte store.
+  static MLA_DEVICE MLA_FORCEINLINE void store_f32(const Acc& c, float* s, int pitch) {
     const int lane = threadIdx.x % kLanes;
 #pragma unroll
     for (int e = 0; e < kAccRegs; e += 2)
-      *reinterpret_cast<uint32_t*>(s + acc_row(lane, e) * pitch + acc_col(lane, e)) =
-          Hw::pack_bf16x2(c.v[e], c.v[e + 1]);
+      *reinterpret_cast<float2*>(s + acc_row(lane, e) * pitch + acc_col(lane, e)) =
+          make_float2(c.v[e], c.v[e + 1]);
+  }
+  // A[m][k] = bf16(p[m][k] * f[k]) from fp32 rows (pitch even): the lane's eight elements as
+  // four 8-byte reads, times the factors of their four columns.
+  static MLA_DEVICE MLA_FORCEINLINE void load_a_scaled(A& a, const float* p, int pitch,
+                                                       const float* f) {
+    const int lane = threadIdx.x % kLanes;
+    const int k = sm80::a_k(lane, 0);
+    const float2 f0 = *reinterpret_cast<const float2*>(f + k);
+    const float2 f1 = *reinterpret_cast<const float2*>(f + k + 8);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 fk = i < 2 ? f0 : f1;
+      const float2 v = *reinterpret_cast<const float2*>(p + sm80::a_row(lane, i) * pitch +
+                                                        sm80::a_k(lane, i));
+      a.r[i] = Hw::pack_bf16x2(v.x * fk.x, v.y * fk.y);
+    }
   }
   static MLA_DEVICE MLA_FORCEINLINE void mma(Acc& c, const A& a, const B& b) {
     mma_16x8x16(&c.v[0], a, b.r[0], b.r[1]);

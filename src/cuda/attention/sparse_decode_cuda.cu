@@ -1,8 +1,8 @@
 // Native sparse decode on NVIDIA: the shared kernel over the mma.sync tile (sm_80 and later).
-//   16 heads: 4 warps, each scoring 16 of a block's 64 keys and accumulating 128 value
-//             columns; small enough for two CTAs per SM (TP8 head counts are memory-bound).
-//   64 heads: 8 warps, 4 row tiles x 2: each warp scores 16 of 32 keys for its 16 heads and
-//             accumulates 256 value columns.
+//   16 heads (TP8 head counts, memory-bound): 8 warps; V3.2: 2 key groups x 4 dimension groups
+//             over blocks of 32 keys, 128 registers, two CTAs per SM; V4.0: 4 x 2 over 64 keys.
+//   64 heads: 4 row tiles of 16 heads; V3.2: 2 key groups (8 warps, each accumulating 256
+//             value columns); V4.0: 2 key groups x 2 dimension groups (16 warps, 128 columns).
 #include <atomic>
 
 #include "attention/sparse_decode_launch.h"
@@ -12,13 +12,43 @@
 namespace mla::gpu {
 namespace {
 
+// CTA shapes as (row tiles, key groups, dimension groups, keys per block, CTAs per SM), per
+// cache format: measured on the H200 (bench/RESULTS.md, decode variants). V4.0 keys cost less
+// to store (code values), so its CTAs take more keys or more warps. The macros let the
+// variants be rebuilt without editing this file (bench/decode_variants.sh).
+#ifndef MLA_SM80_DECODE_NARROW_V32
+#define MLA_SM80_DECODE_NARROW_V32 1, 2, 4, 32, 2
+#endif
+#ifndef MLA_SM80_DECODE_NARROW_V40
+#define MLA_SM80_DECODE_NARROW_V40 1, 4, 2, 64, 1
+#endif
+#ifndef MLA_SM80_DECODE_WIDE_V32
+#define MLA_SM80_DECODE_WIDE_V32 4, 2, 1, 32, 1
+#endif
+#ifndef MLA_SM80_DECODE_WIDE_V40
+#define MLA_SM80_DECODE_WIDE_V40 4, 2, 2, 32, 1
+#endif
+
+template <class Fmt>
+struct Sm80Shapes;
+template <>
+struct Sm80Shapes<attn::V32Keys> {
+  using Narrow = attn::DecodeCta<MmaTileSm80, attn::V32Keys, MLA_SM80_DECODE_NARROW_V32>;
+  using Wide = attn::DecodeCta<MmaTileSm80, attn::V32Keys, MLA_SM80_DECODE_WIDE_V32>;
+};
+template <>
+struct Sm80Shapes<attn::V40Keys> {
+  using Narrow = attn::DecodeCta<MmaTileSm80, attn::V40Keys, MLA_SM80_DECODE_NARROW_V40>;
+  using Wide = attn::DecodeCta<MmaTileSm80, attn::V40Keys, MLA_SM80_DECODE_WIDE_V40>;
+};
+
 struct Sm80DecodeShapes {
   static constexpr int kMaxRows = 64;
   static constexpr int64_t kMaxCtas = 2147483647;  // gridDim.x
   template <class Fmt>
-  using Narrow = attn::DecodeCta<MmaTileSm80, Fmt, 1, 4, 2, 64, 1>;
+  using Narrow = typename Sm80Shapes<Fmt>::Narrow;
   template <class Fmt>
-  using Wide = attn::DecodeCta<MmaTileSm80, Fmt, 4, 2, 1, 32, 1>;
+  using Wide = typename Sm80Shapes<Fmt>::Wide;
 };
 
 }  // namespace

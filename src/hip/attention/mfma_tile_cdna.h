@@ -61,11 +61,22 @@ struct MfmaTileCdna {
 #pragma unroll
     for (int t = 0; t < 4; ++t) b.v[t] = short(p[t * pitch]);
   }
-  // The tile as bf16 into LDS: each register is its own row.
-  static MLA_DEVICE MLA_FORCEINLINE void store_bf16(const Acc& c, bf16_bits* s, int pitch) {
+  static MLA_DEVICE MLA_FORCEINLINE void store_f32(const Acc& c, float* s, int pitch) {
     const int lane = threadIdx.x % kLanes;
 #pragma unroll
-    for (int e = 0; e < kAccRegs; ++e) s[acc_row(lane, e) * pitch + acc_col(lane, e)] = float_to_bf16(c.v[e]);
+    for (int e = 0; e < kAccRegs; ++e) s[acc_row(lane, e) * pitch + acc_col(lane, e)] = c.v[e];
+  }
+  // A[m][k] = bf16(p[m][k] * f[k]) from fp32 rows: the lane's four consecutive elements.
+  static MLA_DEVICE MLA_FORCEINLINE void load_a_scaled(A& a, const float* p, int pitch,
+                                                       const float* f) {
+    const int lane = threadIdx.x % kLanes;
+    const int k = cdna::a_k(lane);
+    const float4 v = *reinterpret_cast<const float4*>(p + cdna::a_row(lane) * pitch + k);
+    const float4 fk = *reinterpret_cast<const float4*>(f + k);
+    a.v[0] = short(float_to_bf16(v.x * fk.x));
+    a.v[1] = short(float_to_bf16(v.y * fk.y));
+    a.v[2] = short(float_to_bf16(v.z * fk.z));
+    a.v[3] = short(float_to_bf16(v.w * fk.w));
   }
   static MLA_DEVICE MLA_FORCEINLINE void mma(Acc& c, const A& a, const B& b) {
     F32x4 acc = {c.v[0], c.v[1], c.v[2], c.v[3]};
