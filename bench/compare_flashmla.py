@@ -5,8 +5,8 @@ Times `mla.flash_mla` (libmla) and `flash_mla` (FlashMLA, the anchor) on DeepSee
 sparse decode and sparse prefill shapes, checks libmla's output first, and measures the
 copy and bf16 matrix ceilings in the same run.
 
-Run on the GPU machine from the repo root (libmla built at build/src/libmla.so, the anchor
-copied to .anchor/ as shared/anchor/README.md says):
+Run on a GPU machine from the repo root (libmla built at build/src/libmla.so; FlashMLA's
+Python package, with its extension built for the GPU, in .anchor/ or $FLASHMLA_ANCHOR):
 
     PYTHONPATH=$PWD/python:$PWD/.anchor MLA_LIBRARY=$PWD/build/src/libmla.so \\
         python3 bench/compare_flashmla.py --json $OUT/compare.json --png $OUT/roofline.png
@@ -138,11 +138,8 @@ def setup_paths(args):
                 os.environ["MLA_LIBRARY"] = str(REPO / cand)
                 break
     anchor = args.anchor or os.environ.get("FLASHMLA_ANCHOR")
-    if not anchor:  # where shared/anchor/README.md puts it, else the shared folder itself
-        for cand in (REPO / ".anchor", REPO.parent / "shared" / "anchor" / "flashmla"):
-            if (cand / "flash_mla").is_dir():
-                anchor = str(cand)
-                break
+    if not anchor and (REPO / ".anchor" / "flash_mla").is_dir():
+        anchor = str(REPO / ".anchor")
     if anchor:
         # Ahead of PYTHONPATH, so that a shim named flash_mla there cannot shadow FlashMLA.
         sys.path.insert(1, str(Path(anchor).resolve()))
@@ -777,7 +774,7 @@ def main():
     ap.add_argument("--no-check", action="store_true", help="skip the correctness checks")
     ap.add_argument("--lib", help="libmla.so to load (default: $MLA_LIBRARY, build/src/)")
     ap.add_argument("--anchor", help="folder holding FlashMLA's flash_mla package "
-                    "(default: $FLASHMLA_ANCHOR, else .anchor/ or ../shared/anchor/flashmla)")
+                    "(default: $FLASHMLA_ANCHOR, else .anchor/)")
     ap.add_argument("--shape-budget-s", type=float, default=4.0,
                     help="timing seconds per shape before reps are cut (slow kernels)")
     ap.add_argument("--seed", type=int, default=1234)

@@ -16,8 +16,12 @@ for v in "$@"; do
   # nvcc splits -D values at commas: the shapes travel in a pre-included header.
   printf '#define MLA_SM80_DECODE_NARROW_%s %s\n#define MLA_SM80_DECODE_WIDE_%s %s\n' \
     V32 "$narrow" V32 "$wide" V40 "$narrow" V40 "$wide" >"$dir/variant.h"
+  # Extra definitions (e.g. MLA_DECODE_SPLIT_KEYS_WIDE=512) from MLA_VARIANT_<name>.
+  extra_var="MLA_VARIANT_$name"
+  for d in ${!extra_var:-}; do echo "#define ${d%%=*} ${d#*=}" >>"$dir/variant.h"; done
   cmake -S . -B "$dir" -G Ninja -DMLA_GPU=cuda -DCMAKE_CUDA_ARCHITECTURES=90a -DMLA_BUILD_TESTS=OFF \
     -DMLA_BUILD_EXAMPLES=OFF "-DCMAKE_CUDA_FLAGS=--pre-include=$PWD/$dir/variant.h" \
+    "-DCMAKE_CXX_FLAGS=-include $PWD/$dir/variant.h" \
     >"$OUT/variant-$name.log" 2>&1 &&
     cmake --build "$dir" -j "$(nproc)" --target mla_bench >>"$OUT/variant-$name.log" 2>&1 ||
     { echo "$name: build failed"; grep -m5 -E "error" "$OUT/variant-$name.log"; continue; }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # FlashMLA's own sparse decode and sparse prefill suites, run against libmla.
 #
-# On the GPU machine, from the repo root, with libmla built at build/src/libmla.so and the
-# anchor copied to .anchor/ (shared/anchor/README.md):
+# On a GPU machine, from the repo root, with libmla built at build/src/libmla.so and a
+# FlashMLA checkout (its tests/ folder; its package built for the GPU) in .anchor/:
 #     bash bench/run_flashmla_suites.sh            # both suites
 #     bash bench/run_flashmla_suites.sh prefill    # one of: decode prefill
 # The anchor's tests/ folder is copied to a temp folder and each suite runs there with
@@ -20,9 +20,6 @@ set -u
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 lib=${MLA_LIBRARY:-$repo/build/src/libmla.so}
 anchor=${FLASHMLA_ANCHOR:-$repo/.anchor}
-# without .anchor (a checkout beside shared/, not the GPU machine): the shared copy
-[ -z "${FLASHMLA_ANCHOR:-}" ] && [ ! -d "$anchor/tests" ] && [ -d "$repo/../shared/anchor/flashmla/tests" ] &&
-    anchor=$repo/../shared/anchor/flashmla
 soft=${MLA_SUITE_SECONDS:-90}
 hard=$((${soft%.*} + 25))
 [ "${MLA_SUITE_FULL:-}" = 1 ] && hard=0   # timeout 0: no limit
@@ -35,8 +32,8 @@ if [ ! -f "$lib" ]; then
     exit 2
 fi
 if [ ! -d "$anchor/tests" ]; then
-    echo "run_flashmla_suites: no FlashMLA tests at $anchor/tests (copy shared/anchor/flashmla" \
-         "to .anchor, or set FLASHMLA_ANCHOR)" >&2
+    echo "run_flashmla_suites: no FlashMLA tests at $anchor/tests (put a FlashMLA checkout" \
+         "in .anchor, or set FLASHMLA_ANCHOR)" >&2
     exit 2
 fi
 

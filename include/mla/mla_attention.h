@@ -17,7 +17,9 @@ extern "C" {
 
 /* Sparse decode (FlashMLA flash_mla_with_kvcache with indices). Tensors the call does not use
  * are NULL. An index < 0 or >= the cache's slot count, or at a position >= its length, is
- * skipped and never read. Rows with no valid key get out = 0 and lse = +inf. */
+ * skipped and never read. Rows with no valid key get out = 0 and lse = +inf. Results match the
+ * float64 reference over the dequantized cache within docs/SPEC.md section 8 on every backend;
+ * they are deterministic, and a request's result does not depend on the rest of the batch. */
 typedef struct mla_sparse_decode_args {
   const mla_tensor* q;                 /* bf16 [b, s_q, h_q, d_qk]; d_qk 576 (V32) or 512 (V40) */
   const mla_kv_cache* kv;              /* main cache */
@@ -35,7 +37,11 @@ typedef struct mla_sparse_decode_args {
 /* Bytes of workspace mla_sparse_decode needs for these arguments on this context: scratch
  * of the host backend on a CPU context, of the native kernels on a GPU context (the device
  * reference needs none). Depends on shapes only, never on tensor contents. The workspace
- * is 16-byte aligned memory of the context's device. */
+ * is 16-byte aligned memory of the context's device. On a GPU it holds the partial results of
+ * rows whose keys are split across blocks: about 2 KiB per head for every 512 (16 heads or
+ * fewer) or 1024 keys (more heads) beyond the first range, zero when topk + extra_topk fits
+ * one range. The split depends on the key count and head count only, never on the batch, so
+ * a request gives the same bits alone and in any batch. */
 MLA_API mla_status mla_sparse_decode_workspace_size(mla_context ctx,
                                                     const mla_sparse_decode_args* args,
                                                     size_t* bytes);

@@ -42,7 +42,16 @@ constexpr int64_t kSplitQuantum = 64;  // key ranges start at multiples of every
 
 // Keys per range before a row is split: long enough that the partials (2 KiB per head) stay
 // small beside the key bytes they summarize (about 650 B per key for all heads of the CTA).
-constexpr int64_t split_keys(int rows_per_cta) { return rows_per_cta >= 64 ? 1024 : 512; }
+// The macros are for bench/decode_variants.sh.
+#ifndef MLA_DECODE_SPLIT_KEYS_WIDE
+#define MLA_DECODE_SPLIT_KEYS_WIDE 1024
+#endif
+#ifndef MLA_DECODE_SPLIT_KEYS_NARROW
+#define MLA_DECODE_SPLIT_KEYS_NARROW 512
+#endif
+constexpr int64_t split_keys(int rows_per_cta) {
+  return rows_per_cta >= 64 ? MLA_DECODE_SPLIT_KEYS_WIDE : MLA_DECODE_SPLIT_KEYS_NARROW;
+}
 
 // rows = b * s_q query rows, h_q heads, keys = topk + extra_topk per row. Header-only, so the
 // host suite checks the very code the library runs.

@@ -34,29 +34,52 @@ MLA_HD MLA_FORCEINLINE bool nan_code_in(uint32_t w, Fp8 f) {
   return ((t - 0x01010101u) & ~t & 0x80808080u) != 0;
 }
 
-// 16 codes as 16 bf16 code values (two 16-byte words); NaN codes as the bf16 NaN.
 #if defined(MLA_GPU_COMPILER)
+// The rare paths are functions of their own, called, not inlined: inlined into every chunk of
+// every unrolled loop they made the kernels several times larger than the instruction caches.
+
+// Patches the NaN codes of 16 codes into their bf16 code values (NaN codes -> the bf16 NaN).
+__device__ __noinline__ inline uint4 patch_nan_codes(uint4 codes, uint4 values, Fp8 f, bool high) {
+  const uint32_t w[2] = {high ? codes.z : codes.x, high ? codes.w : codes.y};
+  uint32_t o[4] = {values.x, values.y, values.z, values.w};
+  for (int i = 0; i < 8; ++i) {
+    if (fp8_is_nan(uint8_t(w[i / 4] >> (8 * (i % 4))), f)) {
+      const int shift = 16 * (i % 2);
+      o[i / 2] = (o[i / 2] & ~(0xFFFFu << shift)) | (0x7FC0u << shift);
+    }
+  }
+  return make_uint4(o[0], o[1], o[2], o[3]);
+}
+
+// 16 codes as 16 bf16 code values (two 16-byte words); NaN codes as the bf16 NaN.
 template <class Hw>
 MLA_DEVICE MLA_FORCEINLINE void code_values16(uint4 codes, Fp8 f, uint4 (&out)[2]) {
   const uint32_t w[4] = {codes.x, codes.y, codes.z, codes.w};
   uint32_t o[8];
 #pragma unroll
   for (int i = 0; i < 4; ++i) Hw::code_values4(w[i], &o[2 * i], &o[2 * i + 1]);
-  if (nan_code_in(w[0], f) || nan_code_in(w[1], f) || nan_code_in(w[2], f) ||
-      nan_code_in(w[3], f)) {
-    // Rare: patch the NaN codes one by one.
-    for (int i = 0; i < 16; ++i) {
-      const uint8_t b = uint8_t(w[i / 4] >> (8 * (i % 4)));
-      if (fp8_is_nan(b, f)) {
-        const int shift = 16 * (i % 2);
-        o[i / 2] = (o[i / 2] & ~(0xFFFFu << shift)) | (0x7FC0u << shift);
-      }
-    }
-  }
   out[0] = make_uint4(o[0], o[1], o[2], o[3]);
   out[1] = make_uint4(o[4], o[5], o[6], o[7]);
+  if (nan_code_in(w[0], f) || nan_code_in(w[1], f) ||
+      nan_code_in(w[2], f) || nan_code_in(w[3], f)) {
+    out[0] = patch_nan_codes(codes, out[0], f, false);
+    out[1] = patch_nan_codes(codes, out[1], f, true);
+  }
 }
 #endif
+
+// 8 codes (two words) times a scale by the reference codec, one code at a time.
+__device__ __noinline__ inline uint4 scaled_values8_exact(uint32_t w0, uint32_t w1, float scale,
+                                                          Fp8 f) {
+  const uint32_t w[2] = {w0, w1};
+  uint32_t o[4];
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t wi = w[i / 2] >> (16 * (i % 2));
+    o[i] = uint32_t(float_to_bf16(fp8_to_float(uint8_t(wi), f) * scale)) |
+           (uint32_t(float_to_bf16(fp8_to_float(uint8_t(wi >> 8), f) * scale)) << 16);
+  }
+  return make_uint4(o[0], o[1], o[2], o[3]);
+}
 
 // 16 codes times an fp32 scale as 16 bf16, bf16(value x scale) rounded once, bit for bit the
 // SPEC's dequantization: each code's bits are moved into an fp32 (value x 2^(bias - 127),
@@ -67,21 +90,18 @@ template <class Hw>
 MLA_DEVICE MLA_FORCEINLINE void scaled_values16(uint4 codes, float scale, Fp8 f, uint4 (&out)[2]) {
   const uint32_t w[4] = {codes.x, codes.y, codes.z, codes.w};
   const float s = scale * float_of(uint32_t(127 + code_value_shift(f)) << 23);
-  uint32_t o[8];
   const bool fast = fabsf(s) < float_of(0x7f800000u) && !nan_code_in(w[0], f) &&
                     !nan_code_in(w[1], f) && !nan_code_in(w[2], f) && !nan_code_in(w[3], f);
-  if (fast) {
+  if (!fast) {
+    out[0] = scaled_values8_exact(codes.x, codes.y, scale, f);
+    out[1] = scaled_values8_exact(codes.z, codes.w, scale, f);
+    return;
+  }
+  uint32_t o[8];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      o[2 * i] = Hw::pack_bf16x2(Hw::code_float(w[i], 0) * s, Hw::code_float(w[i], 1) * s);
-      o[2 * i + 1] = Hw::pack_bf16x2(Hw::code_float(w[i], 2) * s, Hw::code_float(w[i], 3) * s);
-    }
-  } else {
-    for (int i = 0; i < 8; ++i) {
-      const uint32_t wi = w[i / 2] >> (16 * (i % 2));
-      o[i] = uint32_t(float_to_bf16(fp8_to_float(uint8_t(wi), f) * scale)) |
-             (uint32_t(float_to_bf16(fp8_to_float(uint8_t(wi >> 8), f) * scale)) << 16);
-    }
+  for (int i = 0; i < 4; ++i) {
+    o[2 * i] = Hw::pack_bf16x2(Hw::code_float(w[i], 0) * s, Hw::code_float(w[i], 1) * s);
+    o[2 * i + 1] = Hw::pack_bf16x2(Hw::code_float(w[i], 2) * s, Hw::code_float(w[i], 3) * s);
   }
   out[0] = make_uint4(o[0], o[1], o[2], o[3]);
   out[1] = make_uint4(o[4], o[5], o[6], o[7]);

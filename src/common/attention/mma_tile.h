@@ -25,6 +25,7 @@
 //     static void load_b_kn(B&, const bf16_bits* s, int pitch);  // B[k][n] = s[k][n]
 //     static void mma(Acc&, const A&, const B&);                 // Acc += A B
 //     static void store_f32(const Acc&, float* s, int pitch);       // the tile, as is
+//     static void store_bf16(const Acc&, bf16_bits* s, int pitch);  // the tile, rounded
 //     // A[m][k] = bf16(p[m][k] * f[k]) from fp32 rows: probabilities times per-key factors.
 //     static void load_a_scaled(A&, const float* p, int pitch, const float* f);
 //   };

@@ -321,24 +321,47 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinBlocks)
     }
   }
   scale_rows<Tile>(o, factor);
-
   const float out_unshift = float_of(uint32_t(127 + kOutShift) << 23);
 #pragma unroll
   for (int t = 0; t < Cta::kColTiles; ++t) {
-    const int col_t = col0 + 16 * t;
-    const float f = segment_of_column<Fmt>(col_t) < scaled_segments<Fmt>() ? out_unshift : 1.0f;
+    const bool scaled = segment_of_column<Fmt>(col0 + 16 * t) < scaled_segments<Fmt>();
 #pragma unroll
-    for (int e = 0; e < Tile::kAccRegs; ++e) {
-      const int hl = rt * 16 + Tile::acc_row(lane, e);
-      if (hl >= nh) continue;
-      const int col = col_t + Tile::acc_col(lane, e);
-      const float v = o[t].v[e] * f;
-      if (partial) {
-        L.o_part[(int64_t(blockIdx.x) * Cta::kRows + hl) * kDv + col] = v;
-      } else {
-        L.p.out[bi * L.p.out_sb + si * L.p.out_ss + (h0 + hl) * L.p.out_sh + col] =
-            float_to_bf16(v);
+    for (int e = 0; e < Tile::kAccRegs; ++e) o[t].v[e] *= scaled ? out_unshift : 1.0f;
+  }
+
+  if (partial) {  // fp32 partials of the rows this lane holds, straight from the registers
+    float* rows[kSlots];
+#pragma unroll
+    for (int r = 0; r < kSlots; ++r) {
+      const int hl = rt * 16 + Tile::slot_row(lane, r);
+      rows[r] = hl < nh ? L.o_part + (int64_t(blockIdx.x) * Cta::kRows + hl) * kDv : nullptr;
+    }
+#pragma unroll
+    for (int t = 0; t < Cta::kColTiles; ++t)
+#pragma unroll
+      for (int e = 0; e < Tile::kAccRegs; ++e) {
+        float* dst = rows[Tile::acc_slot(e)];
+        if (dst != nullptr) dst[col0 + 16 * t + Tile::acc_col(lane, e)] = o[t].v[e];
       }
+    return;
+  }
+  // bf16 outputs through shared memory (q's rows, free now), then whole 16-byte pieces per row.
+  constexpr int kOutPitch = kDv + 8;
+  static_assert(size_t(Cta::kRows) * kOutPitch * 2 <= Cta::kKOff - Cta::kQOff, "fits q's rows");
+  bf16_bits* const stage = q_s;
+#pragma unroll
+  for (int t = 0; t < Cta::kColTiles; ++t)
+    Tile::store_bf16(o[t], stage + rt * 16 * kOutPitch + col0 + 16 * t, kOutPitch);
+  __syncthreads();
+  for (int e = tid; e < nh * (kDv / 8); e += Cta::kThreads) {
+    const int hl = e / (kDv / 8), c8 = e % (kDv / 8);
+    bf16_bits* dst = L.p.out + bi * L.p.out_sb + si * L.p.out_ss + (h0 + hl) * L.p.out_sh + 8 * c8;
+    const uint4 v = *reinterpret_cast<const uint4*>(stage + hl * kOutPitch + 8 * c8);
+    if (reinterpret_cast<uintptr_t>(dst) % 16 == 0) {
+      *reinterpret_cast<uint4*>(dst) = v;
+    } else {
+      const bf16_bits* src = reinterpret_cast<const bf16_bits*>(&v);
+      for (int k = 0; k < 8; ++k) dst[k] = src[k];
     }
   }
 }

@@ -54,6 +54,14 @@ struct MmaTileSm80 {
     const int lane = threadIdx.x % kLanes;
     ldmatrix_x4(b.r, s + sm80::ldm_b_row(lane) * pitch + sm80::ldm_b_col(lane), true);
   }
+  // The tile as bf16 into shared memory: pairs of adjacent columns as one 4-byte store.
+  static MLA_DEVICE MLA_FORCEINLINE void store_bf16(const Acc& c, bf16_bits* s, int pitch) {
+    const int lane = threadIdx.x % kLanes;
+#pragma unroll
+    for (int e = 0; e < kAccRegs; e += 2)
+      *reinterpret_cast<uint32_t*>(s + acc_row(lane, e) * pitch + acc_col(lane, e)) =
+          Hw::pack_bf16x2(c.v[e], c.v[e + 1]);
+  }
   // The tile as fp32 into shared memory: pairs of adjacent columns as one 8-byte store.
   static MLA_DEVICE MLA_FORCEINLINE void store_f32(const Acc& c, float* s, int pitch) {
     const int lane = threadIdx.x % kLanes;

@@ -61,6 +61,12 @@ struct MfmaTileCdna {
 #pragma unroll
     for (int t = 0; t < 4; ++t) b.v[t] = short(p[t * pitch]);
   }
+  static MLA_DEVICE MLA_FORCEINLINE void store_bf16(const Acc& c, bf16_bits* s, int pitch) {
+    const int lane = threadIdx.x % kLanes;
+#pragma unroll
+    for (int e = 0; e < kAccRegs; ++e)
+      s[acc_row(lane, e) * pitch + acc_col(lane, e)] = float_to_bf16(c.v[e]);
+  }
   static MLA_DEVICE MLA_FORCEINLINE void store_f32(const Acc& c, float* s, int pitch) {
     const int lane = threadIdx.x % kLanes;
 #pragma unroll
