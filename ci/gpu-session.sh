@@ -46,7 +46,7 @@ do_memcheck() {
 }
 do_racecheck() {
   compute-sanitizer --tool racecheck --error-exitcode 9 "$BUILD/tests/mla_gpu_tests" \
-    --gtest_filter="${MLA_RACECHECK_FILTER:-NativeDecodeSplit*:NativeDecodeSweep*h3_*}" \
+    --gtest_filter="${MLA_RACECHECK_FILTER:-Split/NativeDecodeSweep*:Spec/NativeDecodeSweep*h3_*}" \
     --gtest_brief=1
 }
 do_bench() {

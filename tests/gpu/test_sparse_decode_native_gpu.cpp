@@ -129,21 +129,12 @@ TEST_P(NativeDecodeSweep, MatchesFloat64AndTheDeviceReference) {
   check_native(*c);
 }
 
+// The case matrix, and rows long enough to be split (the split-and-combine path).
 INSTANTIATE_TEST_SUITE_P(Spec, NativeDecodeSweep, ::testing::ValuesIn(native_sweep()),
                          [](const auto& info) {
                            return info.param.name() + "_" + std::to_string(info.index);
                          });
-
-class NativeDecodeSplit : public ::testing::TestWithParam<DecodeSpec> {};
-
-TEST_P(NativeDecodeSplit, SplitRowsCombineToTheReference) {
-  MLA_REQUIRE_GPU();
-  Rng rng(fresh_seed());
-  auto c = make_decode_case(GetParam(), rng);
-  check_native(*c);
-}
-
-INSTANTIATE_TEST_SUITE_P(Spec, NativeDecodeSplit, ::testing::ValuesIn(split_cases()),
+INSTANTIATE_TEST_SUITE_P(Split, NativeDecodeSweep, ::testing::ValuesIn(split_cases()),
                          [](const auto& info) {
                            return info.param.name() + "_" + std::to_string(info.index);
                          });
