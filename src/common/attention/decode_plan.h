@@ -62,10 +62,10 @@ inline DecodePlan plan_sparse_decode(int64_t rows, int64_t h_q, int64_t keys, co
   // else the widest CTA the target has (each key is dequantized once per CTA).
   p.rows_per_cta = (h_q <= 16 || t.max_rows_per_cta < 64) ? 16 : 64;
   p.head_tiles = ceil_div(h_q, p.rows_per_cta);
-  p.splits = keys <= 0 ? 1 : ceil_div(keys, split_keys(p.rows_per_cta));
-  // Balanced ranges, each a whole number of quanta.
-  p.keys_per_split = round_up(ceil_div(keys > 0 ? keys : 1, p.splits), kSplitQuantum);
-  p.splits = ceil_div(keys > 0 ? keys : 1, p.keys_per_split);
+  // Balanced ranges of whole quanta: as many as ranges of split_keys() need, no more.
+  const int64_t n = keys > 0 ? keys : 1;
+  p.keys_per_split = round_up(ceil_div(n, ceil_div(n, split_keys(p.rows_per_cta))), kSplitQuantum);
+  p.splits = ceil_div(n, p.keys_per_split);
   const int64_t per_row = p.head_tiles * p.splits;
   if (rows < 1 || per_row > t.max_ctas / rows) return p;  // fits stays false
   p.ctas = rows * per_row;

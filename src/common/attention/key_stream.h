@@ -19,6 +19,7 @@
 #pragma once
 
 #include "../attention_problem.h"
+#include "../device/fp8_swar.h"
 #include "../ue8m0.h"
 #include "key_codes.h"
 #include "key_formats.h"
@@ -137,7 +138,7 @@ struct KeyLoader {
           float sc = scale[0];
 #pragma unroll
           for (int t = 1; t < Fmt::kScaleTiles; ++t) sc = tile == t ? scale[t] : sc;
-          scaled_values16<Hw>(raw[i], sc, f, w);
+          gpu::decode16<Hw>(raw[i], sc, f, w);
         }
         dst[0] = w[0];
         dst[1] = w[1];

@@ -56,32 +56,6 @@ MLA_DEVICE MLA_FORCEINLINE uint4 encode16(const float (&y)[16], Fp8 f) {
   return out;
 }
 
-// Sixteen codes times a scale into sixteen bf16 values (two 16-byte words). `exact` decodes
-// one code at a time with the reference codec (NaN codes, or scales too large to rebias).
-template <class Hw>
-MLA_DEVICE MLA_FORCEINLINE void decode16(uint4 codes, float scale, Fp8 f, uint4 (&out)[2]) {
-  const uint32_t* c = reinterpret_cast<const uint32_t*>(&codes);
-  uint32_t* o = reinterpret_cast<uint32_t*>(out);
-  const float s = fp8_rebias_scale(scale, f);
-  const bool exact = !(fabsf(s) < float_of(0x7f800000u)) || has_nan_code(c[0], f) ||
-                     has_nan_code(c[1], f) || has_nan_code(c[2], f) || has_nan_code(c[3], f);
-  if (!exact) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int k = 0; k < 4; k += 2)
-        o[2 * i + k / 2] =
-            Hw::pack_bf16x2(fp8_code_rebiased(c[i], k) * s, fp8_code_rebiased(c[i], k + 1) * s);
-    return;
-  }
-  for (int i = 0; i < 4; ++i)
-    for (int k = 0; k < 4; k += 2) {
-      const float lo = fp8_to_float(uint8_t(c[i] >> (8 * k)), f) * scale;
-      const float hi = fp8_to_float(uint8_t(c[i] >> (8 * k + 8)), f) * scale;
-      o[2 * i + k / 2] = uint32_t(float_to_bf16(lo)) | (uint32_t(float_to_bf16(hi)) << 16);
-    }
-}
-
 // What one lane loads for one row before any of it is used. Lane roles (32 lanes per row):
 //   V32 store:  w0,w1 = nope values [16l, 16l+16); lanes 0..7: w2 = rope bytes [16l, 16l+16).
 //   V40 store:  lanes 0..27: w0,w1 = nope values; lanes 28..31: w0,w1 = 32 rope bytes.
