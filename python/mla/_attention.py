@@ -36,17 +36,22 @@ def _stream_of(dev):
 
 # ---- decode ------------------------------------------------------------------------------
 
+def _plan_key(op, q, tensors):
+    """The call-plan key of an operation's tensors on this thread and stream; None when they
+    are not tensors (the checks of the plan's construction then say which)."""
+    try:
+        return (op, _runtime.generation, _get_ident(), _stream_of(q.get_device())) + \
+            tuple(map(_signature, tensors))
+    except (AttributeError, TypeError):
+        return None
+
+
 def sparse_decode(q, k_cache, indices, topk_length, attn_sink, extra_k_cache, extra_indices,
                   extra_topk_length, softmax_scale, out=None):
     """(out, lse) of sparse decode; out is allocated unless given (then written)."""
     tensors = (q, k_cache, indices, topk_length, attn_sink, extra_k_cache, extra_indices,
                extra_topk_length, out)
-    try:
-        dev = q.get_device()
-        key = ("decode", _runtime.generation, _get_ident(), _stream_of(dev)) + \
-            tuple(map(_signature, tensors))
-    except (AttributeError, TypeError):  # not tensors: the checks below say which
-        key = None
+    key = _plan_key("decode", q, tensors)
     plan = _plans.lookup(key)
     if plan is None or not plan.extents_hold(tensors):
         plan = _plans.store(key, _decode_plan(tensors, softmax_scale))
@@ -151,12 +156,7 @@ def _cache_extent_checks(caches):
 def sparse_prefill(q, kv, indices, topk_length, attn_sink, softmax_scale):
     """(out, max_logits, lse) of sparse prefill."""
     tensors = (q, kv, indices, topk_length, attn_sink)
-    try:
-        dev = q.get_device()
-        key = ("prefill", _runtime.generation, _get_ident(), _stream_of(dev)) + \
-            tuple(map(_signature, tensors))
-    except (AttributeError, TypeError):  # not tensors: the checks below say which
-        key = None
+    key = _plan_key("prefill", q, tensors)
     plan = _plans.lookup(key)
     if plan is None:
         plan = _plans.store(key, _prefill_plan(tensors, softmax_scale))
