@@ -23,8 +23,12 @@ struct SparseDecodeOp : OpDefaults<SparseDecodeProblem> {
   static attn::DecodePlan plan(const Problem& p) {
     return attn::plan_sparse_decode(p.rows(), p.h_q, p.keys(), gpu::native_decode_target());
   }
-  static bool native_covers(const Problem& p) { return plan(p).fits; }
-  static size_t native_workspace(const Problem& p) { return plan(p).workspace_bytes; }
+  static bool native_covers(const Problem& p) {
+    return plan(p).fits;
+  }
+  static size_t native_workspace(const Problem& p) {
+    return plan(p).workspace_bytes;
+  }
   static mla_status native(const Problem& p, void* ws, mla_stream s) {
     return gpu::native_sparse_decode(p, ws, s);
   }

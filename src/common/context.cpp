@@ -98,8 +98,10 @@ mla_status mla_context_create(int32_t device, mla_context* ctx) {
                   gpu::vendor(), n);
   } else if (c.backend != MLA_BACKEND_AUTO && c.backend != MLA_BACKEND_HOST) {
     // Said at warn: someone asked for a device backend (or compare) and will not get it.
-    log(LogLevel::Warn, "MLA_BACKEND=%s is ignored by CPU contexts (MLA_DEVICE_CPU): they"
-        " always run the host backend", std::getenv("MLA_BACKEND"));
+    log(LogLevel::Warn,
+        "MLA_BACKEND=%s is ignored by CPU contexts (MLA_DEVICE_CPU): they"
+        " always run the host backend",
+        std::getenv("MLA_BACKEND"));
   }
   *ctx = new (std::nothrow) mla_context_s(c);
   if (*ctx == nullptr) return fail(MLA_STATUS_OUT_OF_MEMORY, "ctx: cannot allocate a context");

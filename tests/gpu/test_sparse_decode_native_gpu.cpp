@@ -72,12 +72,12 @@ std::vector<DecodeSpec> split_cases() {
     s.invalid_rate = invalid;
     out.push_back(s);
   };
-  add(MLA_KV_FORMAT_V32, false, 16, 2048, 0, false, {}, 0.15);    // 4 ranges of 512
-  add(MLA_KV_FORMAT_V32, true, 64, 2048, 512, false, {}, 0.15);   // 3 ranges of 896
-  add(MLA_KV_FORMAT_V40, false, 8, 128, 1024, true, {}, 0.15);    // main + extra split
+  add(MLA_KV_FORMAT_V32, false, 16, 2048, 0, false, {}, 0.15);       // 4 ranges of 512
+  add(MLA_KV_FORMAT_V32, true, 64, 2048, 512, false, {}, 0.15);      // 3 ranges of 896
+  add(MLA_KV_FORMAT_V40, false, 8, 128, 1024, true, {}, 0.15);       // main + extra split
   add(MLA_KV_FORMAT_V40, true, 128, 1300, 0, true, {5, 1300}, 0.3);  // trailing ranges empty
-  add(MLA_KV_FORMAT_V32, false, 3, 700, 0, false, {}, 1.0);       // every key invalid
-  add(MLA_KV_FORMAT_V40, false, 16, 520, 0, true, {0, 513}, 0.0);  // one key in range 2
+  add(MLA_KV_FORMAT_V32, false, 3, 700, 0, false, {}, 1.0);          // every key invalid
+  add(MLA_KV_FORMAT_V40, false, 16, 520, 0, true, {0, 513}, 0.0);    // one key in range 2
   return out;
 }
 
@@ -232,6 +232,7 @@ TEST(NativeDecode, CompareModeAgreesWithTheReference) {
   ASSERT_EQ(mla_context_set_backend(gpu.get(), MLA_BACKEND_COMPARE), MLA_STATUS_SUCCESS);
   DecodeOnDevice d(gpu.get(), *c);
   ASSERT_EQ(gpu_decode(gpu.get(), d.args), MLA_STATUS_SUCCESS) << mla_last_error();
-  EXPECT_STREQ(mla_last_backend(), "compare(native-" MLA_TEST_VENDOR " vs reference-" MLA_TEST_VENDOR ")");
+  EXPECT_STREQ(mla_last_backend(),
+               "compare(native-" MLA_TEST_VENDOR " vs reference-" MLA_TEST_VENDOR ")");
   EXPECT_TRUE(check_decode(*c, downloaded(d.out, c->out), downloaded(d.lse, c->lse)));
 }

@@ -115,7 +115,8 @@ TEST(Context, DeviceBackendOnACpuContextWarns) {
     ASSERT_EQ(mla_context_create(MLA_DEVICE_CPU, &ctx), MLA_STATUS_SUCCESS);
     const std::string err = testing::internal::GetCapturedStderr();
     EXPECT_NE(err.find(std::string("MLA_BACKEND=") + asked + " is ignored by CPU contexts"),
-              std::string::npos) << err;
+              std::string::npos)
+        << err;
     mla_context_destroy(ctx);
   }
   for (const char* quiet : {"host", "auto"}) {

@@ -14,7 +14,7 @@ namespace {
 void expect_covers_keys(const DecodePlan& p, int64_t keys) {
   ASSERT_TRUE(p.fits);
   EXPECT_EQ(p.keys_per_split % mla::attn::kSplitQuantum, 0);
-  EXPECT_GE(p.splits * p.keys_per_split, keys);           // every key in some range
+  EXPECT_GE(p.splits * p.keys_per_split, keys);                       // every key in some range
   EXPECT_LT((p.splits - 1) * p.keys_per_split, keys > 0 ? keys : 1);  // no empty range
 }
 
@@ -38,15 +38,15 @@ TEST(DecodePlan, RowsPerCtaFollowHeadsAndTarget) {
 TEST(DecodePlan, SplitsCoverTheKeysAndIgnoreTheBatch) {
   for (int max_rows : {16, 64})
     for (int64_t h : {1, 16, 64, 128})
-      for (int64_t keys : {1, 7, 63, 64, 65, 100, 512, 513, 640, 1024, 1025, 1152, 2048, 2560,
-                           16384, 100000}) {
+      for (int64_t keys :
+           {1, 7, 63, 64, 65, 100, 512, 513, 640, 1024, 1025, 1152, 2048, 2560, 16384, 100000}) {
         const DecodePlan one = plan_sparse_decode(1, h, keys, DecodeTarget{max_rows, 2147483647});
         expect_covers_keys(one, keys);
-        EXPECT_EQ(one.splits,
-                  (keys + mla::attn::split_keys(one.rows_per_cta) - 1) /
-                      mla::attn::split_keys(one.rows_per_cta));
+        EXPECT_EQ(one.splits, (keys + mla::attn::split_keys(one.rows_per_cta) - 1) /
+                                  mla::attn::split_keys(one.rows_per_cta));
         for (int64_t rows : {2, 7, 64, 256, 4096}) {
-          const DecodePlan many = plan_sparse_decode(rows, h, keys, DecodeTarget{max_rows, 2147483647});
+          const DecodePlan many =
+              plan_sparse_decode(rows, h, keys, DecodeTarget{max_rows, 2147483647});
           EXPECT_EQ(many.splits, one.splits) << "the split must not depend on the batch";
           EXPECT_EQ(many.keys_per_split, one.keys_per_split);
           EXPECT_EQ(many.rows_per_cta, one.rows_per_cta);

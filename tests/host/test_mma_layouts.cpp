@@ -92,8 +92,7 @@ struct Matrix16 {
 // Register `reg` (0..3) of lane t after ldmatrix.x4 over a 16x16 stored matrix whose lane
 // row addresses are (row(l), col(l)): two elements (low, high).
 template <class RowF, class ColF>
-std::pair<int, int> ldmatrix_x4(const Matrix16& m, RowF row, ColF col, int t, int reg,
-                                bool trans) {
+std::pair<int, int> ldmatrix_x4(const Matrix16& m, RowF row, ColF col, int t, int reg, bool trans) {
   const int base = 8 * reg;  // lanes base..base+7 addressed matrix `reg`
   if (!trans) {
     const int l = base + t / 4;
@@ -107,7 +106,8 @@ TEST(MmaLayoutSm80, LdmatrixAddressesGiveTheMmaOperandLayouts) {
   const Matrix16 s;  // shared memory tile, element (r, c) = 16 r + c
   for (int t = 0; t < 32; ++t) {
     const int g = t / 4, c = t % 4;
-    // A = s (row-major): a0 = A[g][2c..], a1 = A[g+8][2c..], a2 = A[g][2c+8..], a3 = A[g+8][2c+8..].
+    // A = s (row-major): a0 = A[g][2c..], a1 = A[g+8][2c..], a2 = A[g][2c+8..], a3 =
+    // A[g+8][2c+8..].
     const int a_rows[4] = {g, g + 8, g, g + 8}, a_cols[4] = {2 * c, 2 * c, 2 * c + 8, 2 * c + 8};
     for (int r = 0; r < 4; ++r) {
       const auto got = ldmatrix_x4(s, mla::sm80::ldm_a_row, mla::sm80::ldm_a_col, t, r, false);
@@ -176,7 +176,8 @@ TEST(MfmaLayoutCdna, EmulatedProductMatchesThePlainProduct) {
     for (int e = 0; e < 4; ++e) {
       const int i = mla::cdna::acc_row(lane, e), j = mla::cdna::acc_col(lane, e);
       double hw = 0;  // D[i][j] = sum_k A[i][k] B[k][j], each operand fetched from its lane
-      for (int k = 0; k < 16; ++k) hw += lane_a[16 * (k / 4) + i][k % 4] * lane_b[16 * (k / 4) + j][k % 4];
+      for (int k = 0; k < 16; ++k)
+        hw += lane_a[16 * (k / 4) + i][k % 4] * lane_b[16 * (k / 4) + j][k % 4];
       double plain = 0;
       for (int k = 0; k < 16; ++k) plain += a[i][k] * b[k][j];
       EXPECT_EQ(hw, plain);

@@ -55,7 +55,8 @@ constexpr int64_t split_keys(int rows_per_cta) {
 
 // rows = b * s_q query rows, h_q heads, keys = topk + extra_topk per row. Header-only, so the
 // host suite checks the very code the library runs.
-inline DecodePlan plan_sparse_decode(int64_t rows, int64_t h_q, int64_t keys, const DecodeTarget& t) {
+inline DecodePlan plan_sparse_decode(int64_t rows, int64_t h_q, int64_t keys,
+                                     const DecodeTarget& t) {
   DecodePlan p;
   if (t.max_rows_per_cta < 16) return p;  // the device takes no native CTA: fits stays false
   // 16 heads per CTA where they suffice (TP8 head counts: memory-bound, so no padded MMA rows),
@@ -74,6 +75,5 @@ inline DecodePlan plan_sparse_decode(int64_t rows, int64_t h_q, int64_t keys, co
   p.fits = true;
   return p;
 }
-
 
 }  // namespace mla::attn

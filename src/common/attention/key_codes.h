@@ -19,7 +19,7 @@ namespace mla::attn {
 // (b & 0x80) << 8 | (b & 0x7F) << 4 for each byte b. The portable form; a vendor's Hw may
 // provide a shorter one (its code_values4).
 MLA_HD MLA_FORCEINLINE void code_values4_portable(uint32_t w, uint32_t* lo, uint32_t* hi) {
-  const uint32_t a = (w & 0xFFu) | ((w & 0xFF00u) << 8);          // [b0, 0, b1, 0]
+  const uint32_t a = (w & 0xFFu) | ((w & 0xFF00u) << 8);            // [b0, 0, b1, 0]
   const uint32_t b = ((w >> 16) & 0xFFu) | ((w >> 8) & 0xFF0000u);  // [b2, 0, b3, 0]
   *lo = ((a & 0x007F007Fu) << 4) | ((a & 0x00800080u) << 8);
   *hi = ((b & 0x007F007Fu) << 4) | ((b & 0x00800080u) << 8);
@@ -51,8 +51,8 @@ MLA_DEVICE MLA_FORCEINLINE void code_values16(uint4 codes, Fp8 f, uint4 (&out)[2
   for (int i = 0; i < 4; ++i) Hw::code_values4(w[i], &o[2 * i], &o[2 * i + 1]);
   out[0] = make_uint4(o[0], o[1], o[2], o[3]);
   out[1] = make_uint4(o[4], o[5], o[6], o[7]);
-  if (fp8x4_has_nan(w[0], f) || fp8x4_has_nan(w[1], f) ||
-      fp8x4_has_nan(w[2], f) || fp8x4_has_nan(w[3], f)) {
+  if (fp8x4_has_nan(w[0], f) || fp8x4_has_nan(w[1], f) || fp8x4_has_nan(w[2], f) ||
+      fp8x4_has_nan(w[3], f)) {
     out[0] = patch_nan_codes(codes, out[0], f, false);
     out[1] = patch_nan_codes(codes, out[1], f, true);
   }

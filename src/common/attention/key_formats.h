@@ -27,15 +27,17 @@ struct V32Keys {
   static constexpr KvFormat kFormat = KvFormat::V32;
   static constexpr int kDim = 576;  // d_qk; V is columns [0, 512)
   static constexpr int kNopeDim = v32::kNopeDim;
-  static constexpr int kTileCols = v32::kTileDim;             // 128
-  static constexpr int kScaleTiles = kNopeDim / kTileCols;    // 4
+  static constexpr int kTileCols = v32::kTileDim;                // 128
+  static constexpr int kScaleTiles = kNopeDim / kTileCols;       // 4
   static constexpr int kRawChunks = int(v32::kTokenBytes / 16);  // 41
-  static constexpr int kNopeChunks = kNopeDim / 16;           // 32
-  static constexpr int kScaleChunk = v32::kScaleOffset / 16;  // 32
+  static constexpr int kNopeChunks = kNopeDim / 16;              // 32
+  static constexpr int kScaleChunk = v32::kScaleOffset / 16;     // 32
   static constexpr bool kCodeValues = false;
 
   MLA_HD static constexpr ChunkKind kind(int c) {
-    return c < kNopeChunks ? ChunkKind::Nope : c == kScaleChunk ? ChunkKind::Scale : ChunkKind::Rope;
+    return c < kNopeChunks    ? ChunkKind::Nope
+           : c == kScaleChunk ? ChunkKind::Scale
+                              : ChunkKind::Rope;
   }
   // The first dequantized column of chunk c (nope: 16 columns; rope: 8).
   MLA_HD static constexpr int column(int c) {
@@ -51,11 +53,11 @@ struct V40Keys {
   static constexpr KvFormat kFormat = KvFormat::V40;
   static constexpr int kDim = 512;  // d_qk = d_v: V is the whole row, rope included
   static constexpr int kNopeDim = v40::kNopeDim;
-  static constexpr int kTileCols = v40::kTileDim;           // 64
-  static constexpr int kScaleTiles = kNopeDim / kTileCols;  // 7
+  static constexpr int kTileCols = v40::kTileDim;              // 64
+  static constexpr int kScaleTiles = kNopeDim / kTileCols;     // 7
   static constexpr int kRawChunks = int(v40::kRowBytes / 16);  // 36
-  static constexpr int kNopeChunks = kNopeDim / 16;         // 28
-  static constexpr int kScaleChunk = -1;                    // the scales are outside the row
+  static constexpr int kNopeChunks = kNopeDim / 16;            // 28
+  static constexpr int kScaleChunk = -1;                       // the scales are outside the row
   static constexpr bool kCodeValues = true;
 
   MLA_HD static constexpr ChunkKind kind(int c) {
@@ -89,8 +91,9 @@ MLA_HD constexpr int segment_begin(int s) {
 }
 template <class Fmt>
 MLA_HD constexpr int segment_end(int s) {
-  return !Fmt::kCodeValues ? 64 * (s + 1)
-                           : s < Fmt::kScaleTiles ? (s + 1) * Fmt::kTileCols : Fmt::kDim;
+  return !Fmt::kCodeValues      ? 64 * (s + 1)
+         : s < Fmt::kScaleTiles ? (s + 1) * Fmt::kTileCols
+                                : Fmt::kDim;
 }
 // The segment of a value column, as far as its scale goes: a scale tile, or scaled_segments()
 // for an unscaled column.

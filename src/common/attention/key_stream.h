@@ -62,11 +62,11 @@ struct KeyLoader {
   static_assert(kLanes >= 1 && kLanes <= 32 && (kLanes & (kLanes - 1)) == 0,
                 "a key's lanes are a power-of-two group inside one warp");
 
-  int key, seg;         // this lane's key within a block, and its place among the key's lanes
-  bool valid = false;   // the key of the block in flight takes part
-  bool fnuz = false;    // ... and comes from an e4m3fnuz cache
+  int key, seg;        // this lane's key within a block, and its place among the key's lanes
+  bool valid = false;  // the key of the block in flight takes part
+  bool fnuz = false;   // ... and comes from an e4m3fnuz cache
   uint4 raw[kPer];
-  uint2 scale_word;     // V4.0: the key's 8 scale bytes
+  uint2 scale_word;  // V4.0: the key's 8 scale bytes
 
   MLA_DEVICE KeyLoader() : key(int(threadIdx.x) / kLanes), seg(int(threadIdx.x) % kLanes) {}
 
@@ -86,7 +86,8 @@ struct KeyLoader {
     scale_word = make_uint2(0u, 0u);
     if constexpr (Fmt::kScaleChunk < 0) {
       if (valid)
-        scale_word = load_ro(reinterpret_cast<const uint2*>(kv.data + Fmt::scale_offset(kv, index)));
+        scale_word =
+            load_ro(reinterpret_cast<const uint2*>(kv.data + Fmt::scale_offset(kv, index)));
     }
   }
 
@@ -156,8 +157,8 @@ struct KeyLoader {
 constexpr int kQShift = 64;
 
 template <int kDim, int kNopeDim, bool kShift, int kThreads, class Hw>
-MLA_DEVICE void load_queries(const SparseDecodeProblem& p, int64_t i, int64_t s, int64_t h0,
-                             int nh, int rows, bf16_bits* q_s, int pitch) {
+MLA_DEVICE void load_queries(const SparseDecodeProblem& p, int64_t i, int64_t s, int64_t h0, int nh,
+                             int rows, bf16_bits* q_s, int pitch) {
   const bf16_bits* q0 = p.q + i * p.q_sb + s * p.q_ss + h0 * p.q_sh;
   const bool vec = reinterpret_cast<uintptr_t>(q0) % 16 == 0 && p.q_sh % 8 == 0;
   const float up = float_of(uint32_t(127 + kQShift) << 23);

@@ -16,7 +16,9 @@ namespace mla::attn {
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
-MLA_DEVICE MLA_FORCEINLINE float neg_inf() { return -float_of(0x7f800000u); }
+MLA_DEVICE MLA_FORCEINLINE float neg_inf() {
+  return -float_of(0x7f800000u);
+}
 
 template <class Tile>
 struct RowSoftmax {
@@ -39,7 +41,8 @@ struct RowSoftmax {
 #pragma unroll
     for (int t = 0; t < N; ++t)
 #pragma unroll
-      for (int e = 0; e < Tile::kAccRegs; ++e) mx[Tile::acc_slot(e)] = fmaxf(mx[Tile::acc_slot(e)], s[t].v[e]);
+      for (int e = 0; e < Tile::kAccRegs; ++e)
+        mx[Tile::acc_slot(e)] = fmaxf(mx[Tile::acc_slot(e)], s[t].v[e]);
 #pragma unroll
     for (int r = 0; r < kSlots; ++r) mx[r] = Tile::row_max(mx[r]);
   }

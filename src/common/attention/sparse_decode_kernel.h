@@ -59,8 +59,8 @@ struct DecodeCta {
   static constexpr int kUnits = kRowTiles * kTileUnits;
   static constexpr int kThreads = kUnits * Tile::kLanes;
   static constexpr int kDim = Fmt::kDim;
-  static constexpr int kPitch = kDim + Tile::kPad;   // bf16 per q / key row in shared memory
-  static constexpr int kPPitch = kBlockKeys + 8;     // fp32 per P row: 64-bit reads spread banks
+  static constexpr int kPitch = kDim + Tile::kPad;  // bf16 per q / key row in shared memory
+  static constexpr int kPPitch = kBlockKeys + 8;    // fp32 per P row: 64-bit reads spread banks
   static constexpr int kUnitKeys = kBlockKeys / kKeyGroups;
   static constexpr int kKeyTiles = kUnitKeys / 16;
   static constexpr int kUnitCols = kDv / kTileUnits;
@@ -113,11 +113,11 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinBlocks)
   bf16_bits* const q_s = reinterpret_cast<bf16_bits*>(smem + Cta::kQOff);
   bf16_bits* const k_s = reinterpret_cast<bf16_bits*>(smem + Cta::kKOff);
   float* const p_s = reinterpret_cast<float*>(smem + Cta::kPOff);
-  float* const fs_s = reinterpret_cast<float*>(smem + Cta::kFsOff);        // [tile][key]
-  float* const ones_s = reinterpret_cast<float*>(smem + Cta::kOnesOff);    // [key]
-  float* const red_s = reinterpret_cast<float*>(smem + Cta::kRedOff);      // [rt][kg][16]
-  float* const part_s = reinterpret_cast<float*>(smem + Cta::kPartOff);    // [rt][dg][16][key]
-  uint8_t* const valid_s = smem + Cta::kValidOff;                          // [key]
+  float* const fs_s = reinterpret_cast<float*>(smem + Cta::kFsOff);      // [tile][key]
+  float* const ones_s = reinterpret_cast<float*>(smem + Cta::kOnesOff);  // [key]
+  float* const red_s = reinterpret_cast<float*>(smem + Cta::kRedOff);    // [rt][kg][16]
+  float* const part_s = reinterpret_cast<float*>(smem + Cta::kPartOff);  // [rt][dg][16][key]
+  uint8_t* const valid_s = smem + Cta::kValidOff;                        // [key]
 
   const int tid = int(threadIdx.x);
   const int unit = tid / Tile::kLanes, lane = tid % Tile::kLanes;
@@ -314,7 +314,8 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinBlocks)
         L.lse_part[int64_t(blockIdx.x) * Cta::kRows + hl] = empty ? neg_inf() : lse;
     } else {
       // Padded heads (hl >= nh) are never written: their sink, past h_q, is not read.
-      factor[r] = (empty || hl >= nh) ? 0.0f : sink_factor(L.p.sink, L.p.sink_s, h0 + hl, lse) / sum;
+      factor[r] =
+          (empty || hl >= nh) ? 0.0f : sink_factor(L.p.sink, L.p.sink_s, h0 + hl, lse) / sum;
       if (u == 0 && Tile::row_leader(lane) && hl < nh)
         L.p.lse[bi * L.p.lse_sb + (h0 + hl) * L.p.lse_sh + si * L.p.lse_ss] =
             empty ? -neg_inf() : lse;

@@ -52,8 +52,7 @@ mla_status launch_decode_cta(const DecodeLaunch& L, int64_t ctas, mla_stream str
 }
 
 template <class Shapes, class Fmt>
-mla_status launch_decode_format(const DecodeLaunch& L, const DecodePlan& plan,
-                                mla_stream stream) {
+mla_status launch_decode_format(const DecodeLaunch& L, const DecodePlan& plan, mla_stream stream) {
   if constexpr (Shapes::kMaxRows >= 64) {
     if (plan.rows_per_cta == 64)
       return launch_decode_cta<typename Shapes::template Wide<Fmt>>(L, plan.ctas, stream);

@@ -45,8 +45,8 @@ template <class Hw>
 MLA_DEVICE MLA_FORCEINLINE void decode16(uint4 codes, float scale, Fp8 f, uint4 (&out)[2]) {
   const uint32_t w[4] = {codes.x, codes.y, codes.z, codes.w};
   const float s = fp8_rebias_scale(scale, f);
-  if (!(fabsf(s) < float_of(0x7f800000u)) || fp8x4_has_nan(w[0], f) ||
-      fp8x4_has_nan(w[1], f) || fp8x4_has_nan(w[2], f) || fp8x4_has_nan(w[3], f)) {
+  if (!(fabsf(s) < float_of(0x7f800000u)) || fp8x4_has_nan(w[0], f) || fp8x4_has_nan(w[1], f) ||
+      fp8x4_has_nan(w[2], f) || fp8x4_has_nan(w[3], f)) {
     out[0] = decode8_exact(codes.x, codes.y, scale, f);
     out[1] = decode8_exact(codes.z, codes.w, scale, f);
     return;

@@ -31,7 +31,9 @@ struct MmaTileSm80 {
   static MLA_DEVICE MLA_FORCEINLINE int acc_row(int lane, int e) { return sm80::acc_row(lane, e); }
   static MLA_DEVICE MLA_FORCEINLINE int acc_col(int lane, int e) { return sm80::acc_col(lane, e); }
   static MLA_DEVICE MLA_FORCEINLINE int acc_slot(int e) { return sm80::acc_slot(e); }
-  static MLA_DEVICE MLA_FORCEINLINE int slot_row(int lane, int s) { return sm80::slot_row(lane, s); }
+  static MLA_DEVICE MLA_FORCEINLINE int slot_row(int lane, int s) {
+    return sm80::slot_row(lane, s);
+  }
   static MLA_DEVICE MLA_FORCEINLINE bool row_leader(int lane) { return sm80::row_leader(lane); }
   static MLA_DEVICE MLA_FORCEINLINE float row_max(float v) {
     v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
@@ -81,8 +83,8 @@ struct MmaTileSm80 {
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const float2 fk = i < 2 ? f0 : f1;
-      const float2 v = *reinterpret_cast<const float2*>(p + sm80::a_row(lane, i) * pitch +
-                                                        sm80::a_k(lane, i));
+      const float2 v =
+          *reinterpret_cast<const float2*>(p + sm80::a_row(lane, i) * pitch + sm80::a_k(lane, i));
       a.r[i] = Hw::pack_bf16x2(v.x * fk.x, v.y * fk.y);
     }
   }
@@ -108,8 +110,7 @@ struct MmaTileSm80 {
                                                      uint32_t b1) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     // Not volatile: a pure register operation the compiler may schedule.
-    asm(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7},"
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7},"
         " {%8, %9}, {%0, %1, %2, %3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b0), "r"(b1));

@@ -77,8 +77,7 @@ attn::DecodeTarget native_decode_target() {
 }
 
 mla_status native_sparse_decode(const SparseDecodeProblem& p, void* workspace, mla_stream stream) {
-  return attn::launch_sparse_decode<Sm80DecodeShapes>(p, native_decode_target(), workspace,
-                                                      stream);
+  return attn::launch_sparse_decode<Sm80DecodeShapes>(p, native_decode_target(), workspace, stream);
 }
 
 }  // namespace mla::gpu

@@ -13,18 +13,36 @@ constexpr int kLanes = 64;
 constexpr int kAccRegs = 4;
 constexpr int kRowSlots = 4;  // each accumulator register of a lane is its own row
 
-constexpr int acc_row(int lane, int e) { return 4 * (lane / 16) + e; }
-constexpr int acc_col(int lane, int /*e*/) { return lane % 16; }
-constexpr int acc_slot(int e) { return e; }
-constexpr int slot_row(int lane, int slot) { return 4 * (lane / 16) + slot; }
+constexpr int acc_row(int lane, int e) {
+  return 4 * (lane / 16) + e;
+}
+constexpr int acc_col(int lane, int /*e*/) {
+  return lane % 16;
+}
+constexpr int acc_slot(int e) {
+  return e;
+}
+constexpr int slot_row(int lane, int slot) {
+  return 4 * (lane / 16) + slot;
+}
 // The sixteen lanes that hold a row differ in bits 0..3.
 constexpr int kRowLaneMasks[] = {1, 2, 4, 8};
-constexpr bool row_leader(int lane) { return lane % 16 == 0; }
+constexpr bool row_leader(int lane) {
+  return lane % 16 == 0;
+}
 
 // Operand elements: lane l holds A[a_row][a_k + t] (t = 0..3), B[b_k + t][b_n].
-constexpr int a_row(int lane) { return lane % 16; }
-constexpr int a_k(int lane) { return 4 * (lane / 16); }
-constexpr int b_n(int lane) { return lane % 16; }
-constexpr int b_k(int lane) { return 4 * (lane / 16); }
+constexpr int a_row(int lane) {
+  return lane % 16;
+}
+constexpr int a_k(int lane) {
+  return 4 * (lane / 16);
+}
+constexpr int b_n(int lane) {
+  return lane % 16;
+}
+constexpr int b_k(int lane) {
+  return 4 * (lane / 16);
+}
 
 }  // namespace mla::cdna

@@ -34,7 +34,9 @@ struct MfmaTileCdna {
   static MLA_DEVICE MLA_FORCEINLINE int acc_row(int lane, int e) { return cdna::acc_row(lane, e); }
   static MLA_DEVICE MLA_FORCEINLINE int acc_col(int lane, int e) { return cdna::acc_col(lane, e); }
   static MLA_DEVICE MLA_FORCEINLINE int acc_slot(int e) { return cdna::acc_slot(e); }
-  static MLA_DEVICE MLA_FORCEINLINE int slot_row(int lane, int s) { return cdna::slot_row(lane, s); }
+  static MLA_DEVICE MLA_FORCEINLINE int slot_row(int lane, int s) {
+    return cdna::slot_row(lane, s);
+  }
   static MLA_DEVICE MLA_FORCEINLINE bool row_leader(int lane) { return cdna::row_leader(lane); }
   static MLA_DEVICE MLA_FORCEINLINE float row_max(float v) {
 #pragma unroll
