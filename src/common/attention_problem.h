@@ -61,6 +61,34 @@ struct SparsePrefillProblem {
   MLA_HD int64_t rows() const { return s_q; }
 };
 
+// Sparse prefill over a paged FP8 cache (SPEC 4 with the keys of SPEC 3): query token t
+// attends the cache slots indices[t, j], j < topk_length[t]; a slot outside the cache is
+// skipped. The keys are dequantized in the kernel, as mla_kv_gather would give them.
+struct SparsePrefillPagedProblem {
+  int64_t s_q = 0, h_q = 0, d_qk = 0, topk = 0;
+  float scale = 0.0f;
+
+  const bf16_bits* q = nullptr;
+  int64_t q_ss = 0, q_sh = 0;
+  KvCacheView kv;
+  const int32_t* idx = nullptr;
+  int64_t idx_s = 0;
+  const int32_t* topk_len = nullptr;
+  int64_t topk_len_s = 0;
+  const float* sink = nullptr;
+  int64_t sink_s = 0;
+
+  bf16_bits* out = nullptr;
+  int64_t out_ss = 0, out_sh = 0;
+  float* max_logits = nullptr;
+  int64_t ml_ss = 0, ml_sh = 0;
+  float* lse = nullptr;
+  int64_t lse_ss = 0, lse_sh = 0;
+
+  MLA_HD int64_t keys() const { return topk; }
+  MLA_HD int64_t rows() const { return s_q; }
+};
+
 // A key of an attention row: which cache (0 main, 1 extra) and which slot; slot < 0 = skip.
 struct KeyRef {
   int32_t cache;
