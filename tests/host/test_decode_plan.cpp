@@ -73,3 +73,27 @@ TEST(DecodePlan, GridsBeyondTheLaunchLimitDoNotFit) {
   EXPECT_FALSE(plan_sparse_decode(int64_t(1) << 40, 1, 1, DecodeTarget{64, 2147483647}).fits);
   EXPECT_TRUE(plan_sparse_decode((int64_t(1) << 31) - 1, 1, 1, DecodeTarget{64, 2147483647}).fits);
 }
+
+// Prefill rows are never split: one CTA per row and head tile, no workspace, whatever the
+// number of keys or rows (a row's result never depends on the other rows).
+TEST(PrefillPlan, OneRangePerRowAndNoWorkspace) {
+  using mla::attn::plan_sparse_prefill;
+  for (int max_rows : {16, 64})
+    for (int64_t h : {1, 3, 16, 17, 64, 65, 128})
+      for (int64_t keys : {1, 100, 2048, 8192, 100000})
+        for (int64_t rows : {1, 62, 70000}) {
+          const DecodePlan p =
+              plan_sparse_prefill(rows, h, keys, DecodeTarget{max_rows, 2147483647});
+          ASSERT_TRUE(p.fits);
+          const int expect_rows = (h <= 16 || max_rows < 64) ? 16 : 64;
+          EXPECT_EQ(p.rows_per_cta, expect_rows);
+          EXPECT_EQ(p.head_tiles, (h + expect_rows - 1) / expect_rows);
+          EXPECT_EQ(p.splits, 1);
+          EXPECT_GE(p.keys_per_split, keys);
+          EXPECT_EQ(p.ctas, rows * p.head_tiles);
+          EXPECT_EQ(p.workspace_bytes, 0u);
+        }
+  EXPECT_FALSE(plan_sparse_prefill(1, 64, 2048, DecodeTarget{0, 2147483647}).fits);
+  EXPECT_FALSE(plan_sparse_prefill(int64_t(1) << 31, 128, 2048, DecodeTarget{64, 2147483647}).fits);
+  EXPECT_TRUE(plan_sparse_prefill(70000, 128, 2048, DecodeTarget{16, 4294967295 / 64}).fits);
+}

@@ -76,4 +76,20 @@ inline DecodePlan plan_sparse_decode(int64_t rows, int64_t h_q, int64_t keys,
   return p;
 }
 
+// Sparse prefill: one range per row, so a row's result never depends on the other rows and
+// no workspace is needed (prefill has rows enough to fill the device).
+inline DecodePlan plan_sparse_prefill(int64_t rows, int64_t h_q, int64_t keys,
+                                      const DecodeTarget& t) {
+  DecodePlan p;
+  if (t.max_rows_per_cta < 16) return p;
+  p.rows_per_cta = (h_q <= 16 || t.max_rows_per_cta < 64) ? 16 : 64;
+  p.head_tiles = ceil_div(h_q, p.rows_per_cta);
+  p.keys_per_split = keys > 0 ? keys : 1;
+  p.splits = 1;
+  if (rows < 1 || p.head_tiles > t.max_ctas / rows) return p;
+  p.ctas = rows * p.head_tiles;
+  p.fits = true;
+  return p;
+}
+
 }  // namespace mla::attn

@@ -9,7 +9,7 @@
 //            SPEC's bf16(code x 2^e) is;
 //          - otherwise (V3.2): bf16(code x scale), rounded once as SPEC 2.1 says (its fp32
 //            scales are arbitrary, and the attention's tolerances are those of that rounding);
-//   rope:  8 bf16 values, copied;
+//   rope:  8 bf16 values, copied (every chunk of a bf16 row, Bf16Keys, is of this kind);
 //   scale: V3.2's four fp32 scales (one chunk); V4.0's seven UE8M0 bytes live outside the row
 //          and are read as one 8-byte word.
 // Columns [0, kNopeDim) form kScaleTiles tiles of kTileCols columns, each with its scale; the
@@ -32,6 +32,7 @@ struct V32Keys {
   static constexpr int kRawChunks = int(v32::kTokenBytes / 16);  // 41
   static constexpr int kNopeChunks = kNopeDim / 16;              // 32
   static constexpr int kScaleChunk = v32::kScaleOffset / 16;     // 32
+  static constexpr bool kScaleWord = false;
   static constexpr bool kCodeValues = false;
 
   MLA_HD static constexpr ChunkKind kind(int c) {
@@ -49,7 +50,11 @@ struct V32Keys {
   MLA_HD static int64_t scale_offset(const KvCacheView&, int64_t) { return -1; }  // in the row
 };
 
-struct V40Keys {
+// kCode: the nope columns as code values (decode, the fast form), or as bf16(code x scale)
+// (prefill over the cache: the very values of mla_kv_gather, so that the result equals
+// gather-then-prefill bit for bit).
+template <bool kCode>
+struct V40KeysOf {
   static constexpr KvFormat kFormat = KvFormat::V40;
   static constexpr int kDim = 512;  // d_qk = d_v: V is the whole row, rope included
   static constexpr int kNopeDim = v40::kNopeDim;
@@ -58,7 +63,8 @@ struct V40Keys {
   static constexpr int kRawChunks = int(v40::kRowBytes / 16);  // 36
   static constexpr int kNopeChunks = kNopeDim / 16;            // 28
   static constexpr int kScaleChunk = -1;                       // the scales are outside the row
-  static constexpr bool kCodeValues = true;
+  static constexpr bool kScaleWord = true;                     // ... in one 8-byte word
+  static constexpr bool kCodeValues = kCode;
 
   MLA_HD static constexpr ChunkKind kind(int c) {
     return c < kNopeChunks ? ChunkKind::Nope : ChunkKind::Rope;
@@ -72,6 +78,31 @@ struct V40Keys {
   MLA_HD static int64_t scale_offset(const KvCacheView& kv, int64_t slot) {
     return v40::scale_offset(kv, slot);
   }
+};
+
+using V40Keys = V40KeysOf<true>;
+using V40ValueKeys = V40KeysOf<false>;
+
+// Rows of kD bf16 values (sparse prefill's kv tensor): every chunk copied. The row of slot s is
+// at s x page_stride bytes of a view with one slot per page (sparse_prefill_launch.h).
+template <int kD>
+struct Bf16Keys {
+  static constexpr int kDim = kD;  // 576 or 512; V is columns [0, 512)
+  static constexpr int kNopeDim = 0;
+  static constexpr int kTileCols = 64;
+  static constexpr int kScaleTiles = 0;
+  static constexpr int kRawChunks = kD / 8;
+  static constexpr int kNopeChunks = 0;
+  static constexpr int kScaleChunk = -1;
+  static constexpr bool kScaleWord = false;
+  static constexpr bool kCodeValues = false;
+
+  MLA_HD static constexpr ChunkKind kind(int) { return ChunkKind::Rope; }
+  MLA_HD static constexpr int column(int c) { return 8 * c; }
+  MLA_HD static int64_t row_offset(const KvCacheView& kv, int64_t slot) {
+    return slot * kv.page_stride;
+  }
+  MLA_HD static int64_t scale_offset(const KvCacheView&, int64_t) { return -1; }
 };
 
 // The segments of a key row for the kernels' loops (a dimension group of units takes whole

@@ -84,7 +84,7 @@ struct KeyLoader {
       if (valid && c < Fmt::kRawChunks) raw[i] = load_ro(reinterpret_cast<const uint4*>(row) + c);
     }
     scale_word = make_uint2(0u, 0u);
-    if constexpr (Fmt::kScaleChunk < 0) {
+    if constexpr (Fmt::kScaleWord) {
       if (valid)
         scale_word =
             load_ro(reinterpret_cast<const uint2*>(kv.data + Fmt::scale_offset(kv, index)));
@@ -97,7 +97,7 @@ struct KeyLoader {
   MLA_DEVICE MLA_FORCEINLINE void store(bf16_bits* k_s, int pitch, float* fs_s,
                                         uint8_t* valid_s) const {
     const Fp8 f = fnuz ? Fp8::E4M3FNUZ : Fp8::E4M3FN;
-    float scale[Fmt::kScaleTiles];
+    float scale[Fmt::kScaleTiles > 0 ? Fmt::kScaleTiles : 1] = {};
     if constexpr (Fmt::kScaleChunk >= 0) {  // V3.2: fp32 scales in chunk kScaleChunk
       constexpr int kSeg = Fmt::kScaleChunk % kLanes, kIdx = Fmt::kScaleChunk / kLanes;
       const int lane = int(threadIdx.x) % kWaveSize;
@@ -107,7 +107,7 @@ struct KeyLoader {
                              shfl_idx(mine.w, src)};
 #pragma unroll
       for (int t = 0; t < Fmt::kScaleTiles; ++t) scale[t] = float_of(w[t]);
-    } else {  // V4.0: UE8M0 bytes
+    } else if constexpr (Fmt::kScaleWord) {  // V4.0: UE8M0 bytes
 #pragma unroll
       for (int t = 0; t < Fmt::kScaleTiles; ++t) {
         const uint32_t word = t < 4 ? scale_word.x : scale_word.y;
@@ -131,18 +131,20 @@ struct KeyLoader {
       uint4* dst = reinterpret_cast<uint4*>(k_s + key * pitch + Fmt::column(c));
       const ChunkKind kind = Fmt::kind(c);
       if (kind == ChunkKind::Nope) {
-        uint4 w[2];
-        if constexpr (Fmt::kCodeValues) {
-          code_values16<Hw>(raw[i], f, w);
-        } else {
-          const int tile = c / (Fmt::kTileCols / 16);
-          float sc = scale[0];
+        if constexpr (Fmt::kNopeChunks > 0) {  // bf16 rows (Bf16Keys) have no fp8 columns
+          uint4 w[2];
+          if constexpr (Fmt::kCodeValues) {
+            code_values16<Hw>(raw[i], f, w);
+          } else {
+            const int tile = c / (Fmt::kTileCols / 16);
+            float sc = scale[0];
 #pragma unroll
-          for (int t = 1; t < Fmt::kScaleTiles; ++t) sc = tile == t ? scale[t] : sc;
-          gpu::decode16<Hw>(raw[i], sc, f, w);
+            for (int t = 1; t < Fmt::kScaleTiles; ++t) sc = tile == t ? scale[t] : sc;
+            gpu::decode16<Hw>(raw[i], sc, f, w);
+          }
+          dst[0] = w[0];
+          dst[1] = w[1];
         }
-        dst[0] = w[0];
-        dst[1] = w[1];
       } else if (kind == ChunkKind::Rope) {
         dst[0] = raw[i];
       }

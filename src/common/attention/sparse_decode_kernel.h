@@ -41,6 +41,10 @@ struct DecodeLaunch {
   int64_t head_tiles, splits, keys_per_split;
   float* o_part;    // splits > 1: [ctas][rows_per_cta][512] partial outputs (normalized)
   float* lse_part;  // splits > 1: [ctas][rows_per_cta] their log-sum-exp, -inf if empty
+  // Prefill (sparse_prefill_launch.h, never split): the largest scaled logit of each head, in
+  // natural units, -inf for a row without valid keys; null for decode.
+  float* max_logits = nullptr;
+  int64_t ml_sb = 0, ml_sh = 0;
 };
 
 constexpr float kScoreUnshift = 1.0f / 256.0f;  // 2^(120 - kQShift - kScaleShift)
@@ -316,9 +320,12 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinBlocks)
       // Padded heads (hl >= nh) are never written: their sink, past h_q, is not read.
       factor[r] =
           (empty || hl >= nh) ? 0.0f : sink_factor(L.p.sink, L.p.sink_s, h0 + hl, lse) / sum;
-      if (u == 0 && Tile::row_leader(lane) && hl < nh)
+      if (u == 0 && Tile::row_leader(lane) && hl < nh) {
         L.p.lse[bi * L.p.lse_sb + (h0 + hl) * L.p.lse_sh + si * L.p.lse_ss] =
             empty ? -neg_inf() : lse;
+        if (L.max_logits != nullptr)
+          L.max_logits[bi * L.ml_sb + (h0 + hl) * L.ml_sh] = empty ? neg_inf() : sm.m[r] * kLn2;
+      }
     }
   }
   scale_rows<Tile>(o, factor);

@@ -1,0 +1,93 @@
+// The CTA shapes of the shared attention kernels on NVIDIA (mma.sync tile, sm_80 and later),
+// and which of them a device's shared memory admits. Decode and prefill instantiate them in
+// their own translation units (sparse_decode_cuda.cu, sparse_prefill_cuda.cu).
+//   decode, 16 heads (TP8 head counts, memory-bound): 8 warps; V3.2: 2 key groups x 4
+//             dimension groups over blocks of 32 keys, 128 registers, two CTAs per SM; V4.0:
+//             4 x 2 over 64 keys.
+//   decode, 64 heads: 4 row tiles of 16 heads; V3.2: 2 key groups (8 warps, each accumulating
+//             256 value columns); V4.0: 2 key groups x 2 dimension groups (16 warps, 128
+//             columns).
+//   prefill: one shape per head count for all its key formats (sparse_prefill_launch.h).
+#pragma once
+
+#include <atomic>
+
+#include "attention/sparse_prefill_launch.h"
+#include "mma_tile_sm80.cuh"
+
+namespace mla::gpu::sm80 {
+
+// CTA shapes as (row tiles, key groups, dimension groups, keys per block, CTAs per SM), per
+// cache format: measured on the H200 (bench/RESULTS.md, decode variants). V4.0 keys cost less
+// to store (code values), so its CTAs take more keys or more warps. The macros let the
+// variants be rebuilt without editing this file (bench/decode_variants.sh).
+#ifndef MLA_SM80_DECODE_NARROW_V32
+#define MLA_SM80_DECODE_NARROW_V32 1, 2, 4, 32, 2
+#endif
+#ifndef MLA_SM80_DECODE_NARROW_V40
+#define MLA_SM80_DECODE_NARROW_V40 1, 4, 2, 64, 1
+#endif
+#ifndef MLA_SM80_DECODE_WIDE_V32
+#define MLA_SM80_DECODE_WIDE_V32 4, 2, 1, 32, 1
+#endif
+#ifndef MLA_SM80_DECODE_WIDE_V40
+#define MLA_SM80_DECODE_WIDE_V40 4, 2, 2, 32, 1
+#endif
+// Prefill: one shape per head count for every key format of a d_qk (bf16 rows and the paged
+// cache alike: sparse_prefill_launch.h).
+#ifndef MLA_SM80_PREFILL_NARROW
+#define MLA_SM80_PREFILL_NARROW 1, 2, 4, 32, 2
+#endif
+#ifndef MLA_SM80_PREFILL_WIDE
+#define MLA_SM80_PREFILL_WIDE 4, 2, 2, 32, 1
+#endif
+
+template <class Fmt>
+struct Sm80Shapes;
+template <>
+struct Sm80Shapes<attn::V32Keys> {
+  using Narrow = attn::DecodeCta<MmaTileSm80, attn::V32Keys, MLA_SM80_DECODE_NARROW_V32>;
+  using Wide = attn::DecodeCta<MmaTileSm80, attn::V32Keys, MLA_SM80_DECODE_WIDE_V32>;
+};
+template <>
+struct Sm80Shapes<attn::V40Keys> {
+  using Narrow = attn::DecodeCta<MmaTileSm80, attn::V40Keys, MLA_SM80_DECODE_NARROW_V40>;
+  using Wide = attn::DecodeCta<MmaTileSm80, attn::V40Keys, MLA_SM80_DECODE_WIDE_V40>;
+};
+
+struct AttentionShapes {
+  static constexpr int kMaxRows = 64;
+  static constexpr int64_t kMaxCtas = 2147483647;  // gridDim.x
+  template <class Fmt>
+  using Narrow = typename Sm80Shapes<Fmt>::Narrow;
+  template <class Fmt>
+  using Wide = typename Sm80Shapes<Fmt>::Wide;
+  template <class Fmt>
+  using PrefillNarrow = attn::DecodeCta<MmaTileSm80, Fmt, MLA_SM80_PREFILL_NARROW>;
+  template <class Fmt>
+  using PrefillWide = attn::DecodeCta<MmaTileSm80, Fmt, MLA_SM80_PREFILL_WIDE>;
+};
+
+// The widest CTA (64 or 16 rows, else 0) whose shared memory the current device grants, for
+// the shapes of `Wide` and `Narrow` (sizes in bytes, largest of their formats); cached per
+// device ordinal in `rows_of` (rows + 1, 0 = not asked yet).
+inline int rows_that_fit(std::atomic<int> (&rows_of)[64], size_t wide, size_t narrow) {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+  if (dev < 64 && rows_of[dev].load(std::memory_order_relaxed) > 0)
+    return rows_of[dev].load(std::memory_order_relaxed) - 1;
+  int optin = 0;
+  if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  const int rows = wide <= size_t(optin) ? 64 : narrow <= size_t(optin) ? 16 : 0;
+  if (dev < 64) rows_of[dev].store(rows + 1, std::memory_order_relaxed);
+  return rows;
+}
+
+constexpr size_t max_bytes(size_t a, size_t b) {
+  return a > b ? a : b;
+}
+
+}  // namespace mla::gpu::sm80
