@@ -14,8 +14,9 @@
 
 #include "attention/sparse_prefill_launch.h"
 #include "mma_tile_sm80.cuh"
+#include "wgmma_sm90.cuh"
 
-namespace mla::gpu::sm80 {
+namespace mla::gpu::nv {
 
 // CTA shapes as (row tiles, key groups, dimension groups, keys per block, CTAs per SM), per
 // cache format: measured on the H200 (bench/RESULTS.md, decode variants). V4.0 keys cost less
@@ -66,7 +67,37 @@ struct AttentionShapes {
   using PrefillNarrow = attn::DecodeCta<MmaTileSm80, Fmt, MLA_SM80_PREFILL_NARROW>;
   template <class Fmt>
   using PrefillWide = attn::DecodeCta<MmaTileSm80, Fmt, MLA_SM80_PREFILL_WIDE>;
+
+  // Prefill over bf16 rows, 64 heads, on Hopper: the warpgroup kernel (wgmma).
+  static constexpr bool kWarpgroupPrefill = true;
+  template <int kDim>
+  using WarpgroupPrefill = attn::WarpgroupPrefillCta<sm90::WarpgroupTileSm90, kDim>;
+  static bool warpgroup_prefill_runs();
 };
+
+// The current device is an sm_90 part, the library holds sm_90a code (CMake: "90a" among the
+// CUDA architectures) and the device grants the warpgroup CTA's shared memory. Cached per
+// device ordinal (1 + answer; 0 = not asked yet).
+inline bool AttentionShapes::warpgroup_prefill_runs() {
+#if defined(MLA_CUDA_SM90A)
+  static std::atomic<int> answer[64];
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return false;
+  if (dev < 64 && answer[dev].load(std::memory_order_relaxed) > 0)
+    return answer[dev].load(std::memory_order_relaxed) == 2;
+  int major = 0, minor = 0, optin = 0;
+  bool ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+            cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
+            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) ==
+                cudaSuccess;
+  if (!ok) (void)cudaGetLastError();
+  ok = ok && major == 9 && minor == 0 && size_t(optin) >= WarpgroupPrefill<576>::kSmemBytes;
+  if (dev < 64) answer[dev].store(ok ? 2 : 1, std::memory_order_relaxed);
+  return ok;
+#else
+  return false;
+#endif
+}
 
 // The widest CTA (64 or 16 rows, else 0) whose shared memory the current device grants, for
 // the shapes of `Wide` and `Narrow` (sizes in bytes, largest of their formats); cached per
@@ -90,4 +121,4 @@ constexpr size_t max_bytes(size_t a, size_t b) {
   return a > b ? a : b;
 }
 
-}  // namespace mla::gpu::sm80
+}  // namespace mla::gpu::nv

@@ -1,0 +1,243 @@
+// Sparse prefill over bf16 kv rows for 64 query heads, written over a warpgroup tile (an MMA
+// unit of kThreads lanes and 64 rows whose operands live in shared memory, as Hopper's wgmma):
+//
+//   struct Wg {
+//     using Hw; static constexpr int kThreads, kRows (= 64);
+//     static uint32_t operand_offset(int rows, int r, int c);  // byte of bf16 (r, c) of an operand
+//     static uint32_t shared_address(const void*);
+//     template <int kDim> static void scores(float (&s)[16], uint32_t q, uint32_t k, int k_rows);
+//     static void accumulate(float (&o)[128], uint32_t p, uint32_t v, int v_rows);
+//     static void copy16(uint32_t dst, const void* src, bool valid);  // async, zero fill
+//     static void copy_commit(); template <int N> static void copy_wait();
+//     static void publish();  // own shared writes visible to the MMAs (a barrier follows)
+//     static int acc_row(int t, int e), acc_col(int t, int e);
+//     static float quad_max(float), quad_sum(float);  // over the 4 lanes that share a row
+//   };
+//
+// A CTA of two warpgroups takes the 64 heads of one query row and all its keys, in blocks of
+// 64 keys copied asynchronously into two alternating buffers: block j + 1 lands while block j
+// is worked on. Per block, warpgroup g
+//   scores keys [32 g, 32 g + 32) against all heads (S, 64 x 32), masks skipped keys, exchanges
+//   the block's row maxima with the other group | online softmax, P (bf16) into shared memory |
+//   accumulates output columns [256 g, 256 g + 256) over all 64 keys (O += P V).
+// The summation order is fixed by the shapes: deterministic, and a row's result does not depend
+// on the other rows.
+#pragma once
+
+#include "../device/launch.h"
+#include "key_stream.h"
+#include "online_softmax.h"
+#include "sparse_decode_kernel.h"
+
+namespace mla::attn {
+
+template <class Wg_, int kDim_>
+struct WarpgroupPrefillCta {
+  using Wg = Wg_;
+  static constexpr int kDim = kDim_;
+  static constexpr int kRows = 64, kBlockKeys = 64, kGroups = 2;
+  static constexpr int kThreads = kGroups * Wg::kThreads;
+  static constexpr int kChunks = kDim / 8;                   // 16-byte pieces of a row
+  static constexpr int kLanesPerKey = kThreads / kBlockKeys;  // 4
+  static constexpr int kChunksPerLane = kChunks / kLanesPerKey;
+  static_assert(kChunks % kLanesPerKey == 0, "whole pieces per lane");
+  static_assert(kDv == kGroups * 256, "each group accumulates 256 value columns");
+
+  static constexpr size_t kOperand = size_t(64) * kDim * 2;  // Q or a key block
+  static constexpr size_t kQOff = 0;
+  static constexpr size_t kKOff = kQOff + kOperand;       // two key buffers
+  static constexpr size_t kPOff = kKOff + 2 * kOperand;   // P: 64 x 64 bf16
+  static constexpr size_t kRedOff = kPOff + 64 * 64 * 2;  // float [group][row]
+  static constexpr size_t kValidOff = kRedOff + kGroups * 64 * 4;  // uint8 [buffer][key]
+  static constexpr size_t kUsed = kValidOff + 2 * kBlockKeys;
+  static constexpr size_t kAlign = 1024;  // the operands' swizzle repeats every 1024 bytes
+  static constexpr size_t kSmemBytes = kUsed + kAlign;
+  static constexpr int kOutPitch = kDv + 8;  // bf16 staging of the outputs, in the key buffers
+  static_assert(size_t(64) * kOutPitch * 2 <= 2 * kOperand, "outputs fit the key buffers");
+};
+
+template <class Cta>
+__global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_prefill_kernel(const DecodeLaunch L) {
+  using Wg = typename Cta::Wg;
+  using Hw = typename Wg::Hw;
+  constexpr int kDim = Cta::kDim, kBlockKeys = Cta::kBlockKeys;
+  extern __shared__ __align__(16) uint8_t smem_raw[];
+  // The operands need 1024-byte alignment; the dynamic window's start may not have it.
+  const uint32_t raw_addr = Wg::shared_address(smem_raw);
+  uint8_t* const smem = smem_raw + ((Cta::kAlign - raw_addr % Cta::kAlign) % Cta::kAlign);
+  const uint32_t base = Wg::shared_address(smem);
+  const uint32_t q_addr = base + Cta::kQOff;
+  const uint32_t p_addr = base + Cta::kPOff;
+  uint8_t* const p_s = smem + Cta::kPOff;
+  float* const red_s = reinterpret_cast<float*>(smem + Cta::kRedOff);
+  uint8_t* const valid_s = smem + Cta::kValidOff;
+
+  const int tid = int(threadIdx.x);
+  const int g = tid / Wg::kThreads, t = tid % Wg::kThreads;
+
+  const int64_t row = int64_t(blockIdx.x) / L.head_tiles, ht = int64_t(blockIdx.x) % L.head_tiles;
+  const int64_t h0 = ht * Cta::kRows;
+  const int nh = int(L.p.h_q - h0 < Cta::kRows ? L.p.h_q - h0 : Cta::kRows);
+  const int64_t n_keys = L.p.topk;
+  const int n_blocks = int((n_keys + kBlockKeys - 1) / kBlockKeys);
+  const RowKeys keys(L.p, row, 0);
+
+  // This thread copies pieces lane, lane + 4, ... of key `key` of every block.
+  const int key = tid / Cta::kLanesPerKey, lane = tid % Cta::kLanesPerKey;
+  auto issue = [&](int blk, int32_t index) {
+    const int64_t j = int64_t(blk) * kBlockKeys + key;
+    const bool valid = j < n_keys && L.p.kv.valid_slot(index);
+    // A skipped key reads nothing; its source only has to be some valid address (q's).
+    const uint8_t* src = valid ? L.p.kv.data + int64_t(index) * L.p.kv.page_stride
+                               : reinterpret_cast<const uint8_t*>(L.p.q);
+    const uint32_t buf = base + uint32_t(Cta::kKOff + (blk & 1) * Cta::kOperand);
+#pragma unroll
+    for (int i = 0; i < Cta::kChunksPerLane; ++i) {
+      const int c = lane + Cta::kLanesPerKey * i;
+      Wg::copy16(buf + Wg::operand_offset(64, key, 8 * c), src + (valid ? 16 * c : 0), valid);
+    }
+    if (lane == 0) valid_s[(blk & 1) * kBlockKeys + key] = valid ? 1 : 0;
+    Wg::copy_commit();
+  };
+  auto index_of = [&](int blk) -> int32_t {
+    const int64_t j = int64_t(blk) * kBlockKeys + key;
+    return j < n_keys ? keys.index(j) : -1;
+  };
+
+  issue(0, index_of(0));
+  issue(1, index_of(1));  // an empty group past the last block
+  int32_t next_index = index_of(2);
+
+  // q of the 64 heads into the Q operand; heads past nh are zero (never written out).
+  {
+    const bf16_bits* q0 = L.p.q + row * L.p.q_sb + h0 * L.p.q_sh;
+    const bool vec = reinterpret_cast<uintptr_t>(q0) % 16 == 0 && L.p.q_sh % 8 == 0;
+    for (int e = tid; e < 64 * Cta::kChunks; e += Cta::kThreads) {
+      const int r = e / Cta::kChunks, c = e % Cta::kChunks;
+      uint4 w = make_uint4(0u, 0u, 0u, 0u);
+      if (r < nh) {
+        const bf16_bits* src = q0 + r * L.p.q_sh + 8 * c;
+        if (vec) {
+          w = load_ro(reinterpret_cast<const uint4*>(src));
+        } else {
+          uint32_t u[4];
+#pragma unroll
+          for (int k = 0; k < 4; ++k)
+            u[k] = uint32_t(src[2 * k]) | (uint32_t(src[2 * k + 1]) << 16);
+          w = make_uint4(u[0], u[1], u[2], u[3]);
+        }
+      }
+      *reinterpret_cast<uint4*>(smem + Cta::kQOff + Wg::operand_offset(64, r, 8 * c)) = w;
+    }
+  }
+
+  float o[128];
+#pragma unroll
+  for (int e = 0; e < 128; ++e) o[e] = 0.0f;
+  float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.0f, 0.0f};  // rows acc_row(t, 0) and + 8
+  const float score_scale = L.p.scale * kLog2e;
+
+  Wg::template copy_wait<1>();  // block 0
+  Wg::publish();
+  __syncthreads();
+
+  for (int blk = 0; blk < n_blocks; ++blk) {
+    const uint32_t kbuf = base + uint32_t(Cta::kKOff + (blk & 1) * Cta::kOperand);
+    const uint8_t* valid = valid_s + (blk & 1) * kBlockKeys;
+
+    float s[16];
+    Wg::template scores<kDim>(s, q_addr, kbuf + g * 32 * 128, 64);
+    float mx[2] = {neg_inf(), neg_inf()};
+#pragma unroll
+    for (int e = 0; e < 16; ++e) {
+      const int k = g * 32 + Wg::acc_col(t, e);
+      s[e] = valid[k] ? s[e] * score_scale : neg_inf();
+      mx[(e / 2) % 2] = fmaxf(mx[(e / 2) % 2], s[e]);
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = Wg::quad_max(mx[r]);
+      if (t % 4 == 0) red_s[g * 64 + Wg::acc_row(t, 2 * r)] = mx[r];
+    }
+    __syncthreads();  // both groups' block maxima
+
+    float alpha[2], sub[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int hr = Wg::acc_row(t, 2 * r);
+      const float blockmax = fmaxf(red_s[hr], red_s[64 + hr]);
+      const float m_new = fmaxf(m[r], blockmax);
+      sub[r] = m_new == neg_inf() ? 0.0f : m_new;
+      alpha[r] = exp2f(m[r] - sub[r]);
+      m[r] = m_new;
+      l[r] *= alpha[r];
+    }
+#pragma unroll
+    for (int e = 0; e < 16; e += 2) {
+      const int r = (e / 2) % 2;
+      const float p0 = exp2f(s[e] - sub[r]), p1 = exp2f(s[e + 1] - sub[r]);
+      l[r] += p0 + p1;
+      const int hr = Wg::acc_row(t, e), k = g * 32 + Wg::acc_col(t, e);
+      *reinterpret_cast<uint32_t*>(p_s + Wg::operand_offset(64, hr, k)) = Hw::pack_bf16x2(p0, p1);
+    }
+#pragma unroll
+    for (int e = 0; e < 128; ++e) o[e] *= alpha[(e / 2) % 2];
+    Wg::publish();
+    __syncthreads();  // P of all 64 keys; the maxima may be overwritten after the next barrier
+
+    Wg::accumulate(o, p_addr, kbuf + uint32_t(g * 4 * 64 * 128), 64);
+
+    Wg::template copy_wait<0>();  // block blk + 1, this thread's pieces
+    Wg::publish();
+    __syncthreads();  // every group is done with this block's buffer, P and the maxima
+    if (blk + 2 < n_blocks) {
+      issue(blk + 2, next_index);
+      next_index = index_of(blk + 3);
+    }
+  }
+
+  // Row sums: lanes of a row, then the two groups in order.
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float part = Wg::quad_sum(l[r]);
+    if (t % 4 == 0) red_s[g * 64 + Wg::acc_row(t, 2 * r)] = part;
+  }
+  __syncthreads();
+  float factor[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int hr = Wg::acc_row(t, 2 * r);
+    const float sum = red_s[hr] + red_s[64 + hr];
+    const bool empty = !(sum > 0.0f);
+    const float lse = empty ? 0.0f : (m[r] + log2f(sum)) * kLn2;
+    factor[r] = (empty || hr >= nh) ? 0.0f : sink_factor(L.p.sink, L.p.sink_s, h0 + hr, lse) / sum;
+    if (g == 0 && t % 4 == 0 && hr < nh) {
+      L.p.lse[row * L.p.lse_sb + (h0 + hr) * L.p.lse_sh] = empty ? -neg_inf() : lse;
+      if (L.max_logits != nullptr)
+        L.max_logits[row * L.ml_sb + (h0 + hr) * L.ml_sh] = empty ? neg_inf() : m[r] * kLn2;
+    }
+  }
+  // bf16 outputs staged in the key buffers (free now), then whole 16-byte pieces per row.
+  bf16_bits* const stage = reinterpret_cast<bf16_bits*>(smem + Cta::kKOff);
+#pragma unroll
+  for (int e = 0; e < 128; e += 2) {
+    const float f = factor[(e / 2) % 2];
+    const int hr = Wg::acc_row(t, e), col = g * 256 + Wg::acc_col(t, e);
+    *reinterpret_cast<uint32_t*>(stage + hr * Cta::kOutPitch + col) =
+        Hw::pack_bf16x2(o[e] * f, o[e + 1] * f);
+  }
+  __syncthreads();
+  for (int e = tid; e < nh * (kDv / 8); e += Cta::kThreads) {
+    const int hl = e / (kDv / 8), c8 = e % (kDv / 8);
+    bf16_bits* dst = L.p.out + row * L.p.out_sb + (h0 + hl) * L.p.out_sh + 8 * c8;
+    const uint4 v = *reinterpret_cast<const uint4*>(stage + hl * Cta::kOutPitch + 8 * c8);
+    if (reinterpret_cast<uintptr_t>(dst) % 16 == 0) {
+      *reinterpret_cast<uint4*>(dst) = v;
+    } else {
+      const bf16_bits* src = reinterpret_cast<const bf16_bits*>(&v);
+      for (int k = 0; k < 8; ++k) dst[k] = src[k];
+    }
+  }
+}
+
+}  // namespace mla::attn

@@ -1,0 +1,214 @@
+// Hopper (sm_90a) primitives of the warpgroup attention kernels: wgmma with both operands in
+// shared memory, the shared-memory operand layout it reads (128-byte swizzle), asynchronous
+// 16-byte copies with zero fill, and the fences between the generic and async proxies.
+//
+// Operand layout ("panels"): a [rows][cols] bf16 operand is stored as cols / 64 panels of
+// rows x 128 bytes; in a panel, row r's 16-byte chunk c (columns 8c..8c+7) sits at chunk
+// c ^ (r % 8) of the row (the hardware's 128-byte swizzle; panels are 1024-byte aligned).
+//   - K-major use (Q and K for Q K^T, P for P V): the k step of 16 columns advances the start
+//     address by 32 bytes inside a panel; 8-row groups are 1024 bytes apart (SBO).
+//   - MN-major use (V for P V, B[k = key][n = column]): 64-column panels are LBO = rows x 128
+//     bytes apart; 8-key groups 1024 bytes (SBO); a k step of 16 keys is 2048 bytes.
+// Accumulators of m64nNk16: thread t of the warpgroup holds rows 16 (t / 32) + (t % 32) / 4 and
+// that + 8; element 4i + {0, 1} is the first row at columns 8i + 2 (t % 4) + {0, 1}, 4i + {2, 3}
+// the second row at the same columns (WarpgroupTileSm90::acc_row, acc_col).
+#pragma once
+
+#include <cstdint>
+
+#include "../fp8_hw_cuda.h"
+#include "port.h"
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define MLA_WGMMA_ENABLED 1
+#endif
+
+namespace mla::gpu::sm90 {
+
+// Byte offset of element (r, c) of a panel-stored operand of `rows` rows.
+MLA_HD MLA_FORCEINLINE constexpr uint32_t panel_offset(int rows, int r, int c) {
+  return uint32_t((c / 64) * rows * 128 + r * 128 + ((((c % 64) / 8) ^ (r % 8)) * 16) +
+                  (c % 8) * 2);
+}
+
+// A shared-memory matrix descriptor: 128-byte swizzle, the given start, LBO and SBO (bytes).
+MLA_DEVICE MLA_FORCEINLINE uint64_t smem_desc(uint32_t start, uint32_t lbo, uint32_t sbo) {
+  return uint64_t((start & 0x3FFFF) >> 4) | (uint64_t((lbo & 0x3FFFF) >> 4) << 16) |
+         (uint64_t((sbo & 0x3FFFF) >> 4) << 32) | (uint64_t(1) << 62);
+}
+
+MLA_DEVICE MLA_FORCEINLINE uint32_t smem_addr(const void* p) {
+  return uint32_t(__cvta_generic_to_shared(p));
+}
+
+MLA_DEVICE MLA_FORCEINLINE void wgmma_fence() {
+#if defined(MLA_WGMMA_ENABLED)
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+MLA_DEVICE MLA_FORCEINLINE void wgmma_commit() {
+#if defined(MLA_WGMMA_ENABLED)
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+template <int kPending>
+MLA_DEVICE MLA_FORCEINLINE void wgmma_wait() {
+#if defined(MLA_WGMMA_ENABLED)
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
+#endif
+}
+// Generic-proxy writes to shared memory (st.shared, cp.async) made visible to wgmma.
+MLA_DEVICE MLA_FORCEINLINE void fence_proxy_async() {
+#if defined(MLA_WGMMA_ENABLED)
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+// Keeps the compiler from moving accumulator reads or writes across an async MMA.
+template <int N>
+MLA_DEVICE MLA_FORCEINLINE void fence_regs(float (&d)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+// 16 bytes from global to shared memory, asynchronously; bytes = 0 fills zeros and reads
+// nothing (the source must still be a valid-looking address).
+MLA_DEVICE MLA_FORCEINLINE void copy16_async(uint32_t dst, const void* src, int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes)
+               : "memory");
+}
+MLA_DEVICE MLA_FORCEINLINE void copy_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int kPending>
+MLA_DEVICE MLA_FORCEINLINE void copy_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+}
+
+// D (64 x 32, fp32) += A (64 x 16, smem) B (16 x 32, smem); scale_d 0: D = A B.
+MLA_DEVICE MLA_FORCEINLINE void wgmma_m64n32k16(float (&d)[16], uint64_t a, uint64_t b, int scale_d) {
+#if defined(MLA_WGMMA_ENABLED)
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15"
+      "}, %16, %17, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+      : "l"(a), "l"(b), "r"(scale_d));
+#else
+  (void)d, (void)a, (void)b, (void)scale_d;
+  __trap();
+#endif
+}
+
+// D (64 x 256, fp32) += A (64 x 16, smem) B (16 x 256, smem, MN-major); scale_d 0: D = A B.
+MLA_DEVICE MLA_FORCEINLINE void wgmma_m64n256k16(float (&d)[128], uint64_t a, uint64_t b, int scale_d) {
+#if defined(MLA_WGMMA_ENABLED)
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+      "}, %128, %129, p, 1, 1, 0, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+        "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+        "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+        "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+        "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+        "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+        "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+        "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+        "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "l"(a), "l"(b), "r"(scale_d));
+#else
+  (void)d, (void)a, (void)b, (void)scale_d;
+  __trap();
+#endif
+}
+
+// The warpgroup tile of warpgroup_attention_kernel.h on Hopper.
+struct WarpgroupTileSm90 {
+  using Hw = CudaHw;
+  static constexpr int kThreads = 128;  // one warpgroup
+  static constexpr int kRows = 64;      // query heads per warpgroup (the M of wgmma)
+
+  static MLA_HD MLA_FORCEINLINE constexpr uint32_t operand_offset(int rows, int r, int c) {
+    return panel_offset(rows, r, c);
+  }
+  static MLA_DEVICE MLA_FORCEINLINE uint32_t shared_address(const void* p) { return smem_addr(p); }
+
+  // S (64 x 32) = Q (64 x kDim) K^T: q at the Q operand (64 rows), k at the first of 32 key rows
+  // of an operand of `k_rows` rows.
+  template <int kDim>
+  static MLA_DEVICE MLA_FORCEINLINE void scores(float (&s)[16], uint32_t q, uint32_t k, int k_rows) {
+    wgmma_fence();
+#pragma unroll
+    for (int p = 0; p < kDim / 64; ++p)
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        wgmma_m64n32k16(s, smem_desc(q + p * 64 * 128 + kk * 32, 16, 1024),
+                        smem_desc(k + p * k_rows * 128 + kk * 32, 16, 1024), (p | kk) != 0);
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_regs(s);
+  }
+  // O (64 x 256) += P (64 x 64 keys) V (64 keys x 256 columns): p at the P operand, v at the
+  // first column panel of V in an operand of `v_rows` (= 64) key rows.
+  static MLA_DEVICE MLA_FORCEINLINE void accumulate(float (&o)[128], uint32_t p, uint32_t v,
+                                                    int v_rows) {
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk)
+      wgmma_m64n256k16(o, smem_desc(p + kk * 32, 16, 1024),
+                       #if defined(MLA_WG_V_SWAP)  // debugging aid: LBO and SBO exchanged
+                       smem_desc(v + kk * 16 * 128, 1024, v_rows * 128), 1);
+#else
+                       smem_desc(v + kk * 16 * 128, v_rows * 128, 1024), 1);
+#endif
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_regs(o);
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void copy16(uint32_t dst, const void* src, bool valid) {
+    copy16_async(dst, src, valid ? 16 : 0);
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void copy_commit() { sm90::copy_commit(); }
+  template <int kPending>
+  static MLA_DEVICE MLA_FORCEINLINE void copy_wait() {
+    sm90::copy_wait<kPending>();
+  }
+  // This thread's shared-memory writes (stores and finished copies) made visible to the MMAs;
+  // a CTA barrier must follow before another thread's MMA reads them.
+  static MLA_DEVICE MLA_FORCEINLINE void publish() { fence_proxy_async(); }
+
+  // Accumulator layout of m64nNk16 (see the top of this file), for thread t of the warpgroup.
+  static MLA_HD MLA_FORCEINLINE constexpr int acc_row(int t, int e) {
+    return 16 * (t / 32) + (t % 32) / 4 + 8 * ((e / 2) % 2);
+  }
+  static MLA_HD MLA_FORCEINLINE constexpr int acc_col(int t, int e) {
+    return 8 * (e / 4) + 2 * (t % 4) + e % 2;
+  }
+  static MLA_DEVICE MLA_FORCEINLINE float quad_max(float v) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+  }
+  static MLA_DEVICE MLA_FORCEINLINE float quad_sum(float v) {
+    v += __shfl_xor_sync(0xffffffffu, v, 1);
+    return v + __shfl_xor_sync(0xffffffffu, v, 2);
+  }
+};
+
+}  // namespace mla::gpu::sm90
