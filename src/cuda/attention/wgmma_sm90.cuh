@@ -173,11 +173,7 @@ struct WarpgroupTileSm90 {
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk)
       wgmma_m64n256k16(o, smem_desc(p + kk * 32, 16, 1024),
-                       #if defined(MLA_WG_V_SWAP)  // debugging aid: LBO and SBO exchanged
-                       smem_desc(v + kk * 16 * 128, 1024, v_rows * 128), 1);
-#else
                        smem_desc(v + kk * 16 * 128, v_rows * 128, 1024), 1);
-#endif
     wgmma_commit();
     wgmma_wait<0>();
     fence_regs(o);
