@@ -5,7 +5,9 @@
 //     using Hw; static constexpr int kThreads, kRows (= 64);
 //     static uint32_t operand_offset(int rows, int r, int c);  // byte of bf16 (r, c) of an operand
 //     static uint32_t shared_address(const void*);
-//     template <int kDim> static void scores(float (&s)[16], uint32_t q, uint32_t k, int k_rows);
+//     template <int kDim>  // S (64 x 32) = Q K^T, issued; scores_wait() before s is read
+//     static void scores_issue(float (&s)[16], uint32_t q, uint32_t k, int k_rows);
+//     static void scores_wait(float (&s)[16]);
 //     static void accumulate(float (&o)[128], uint32_t p, uint32_t v, int v_rows);
 //     static void copy16(uint32_t dst, const void* src, bool valid);  // async, zero fill
 //     static void copy_commit(); template <int N> static void copy_wait();
@@ -146,7 +148,14 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_prefill_kernel(con
     const uint8_t* valid = valid_s + (blk & 1) * kBlockKeys;
 
     float s[16];
-    Wg::template scores<kDim>(s, q_addr, kbuf + g * 32 * 128, 64);
+    Wg::template scores_issue<kDim>(s, q_addr, kbuf + g * 32 * 128, 64);
+    // While the scores run: the copies of block blk + 1 into the buffer block blk - 1 left
+    // (free since the last barrier of the previous block).
+    if (blk >= 1 && blk + 1 < n_blocks) {
+      issue(blk + 1, next_index);
+      next_index = index_of(blk + 2);
+    }
+    Wg::scores_wait(s);
     float mx[2] = {neg_inf(), neg_inf()};
 #pragma unroll
     for (int e = 0; e < 16; ++e) {
@@ -180,8 +189,11 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_prefill_kernel(con
       const int hr = Wg::acc_row(t, e), k = g * 32 + Wg::acc_col(t, e);
       *reinterpret_cast<uint32_t*>(p_s + Wg::operand_offset(64, hr, k)) = Hw::pack_bf16x2(p0, p1);
     }
+    // Rescale only where a row's maximum moved (x 1 is exact: skipping it changes no bit).
+    if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
 #pragma unroll
-    for (int e = 0; e < 128; ++e) o[e] *= alpha[(e / 2) % 2];
+      for (int e = 0; e < 128; ++e) o[e] *= alpha[(e / 2) % 2];
+    }
     Wg::publish();
     __syncthreads();  // P of all 64 keys; the maxima may be overwritten after the next barrier
 
@@ -190,10 +202,6 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_prefill_kernel(con
     Wg::template copy_wait<0>();  // block blk + 1, this thread's pieces
     Wg::publish();
     __syncthreads();  // every group is done with this block's buffer, P and the maxima
-    if (blk + 2 < n_blocks) {
-      issue(blk + 2, next_index);
-      next_index = index_of(blk + 3);
-    }
   }
 
   // Row sums: lanes of a row, then the two groups in order.

@@ -151,9 +151,10 @@ struct WarpgroupTileSm90 {
   static MLA_DEVICE MLA_FORCEINLINE uint32_t shared_address(const void* p) { return smem_addr(p); }
 
   // S (64 x 32) = Q (64 x kDim) K^T: q at the Q operand (64 rows), k at the first of 32 key rows
-  // of an operand of `k_rows` rows.
+  // of an operand of `k_rows` rows. Issued only: scores_wait() before s is read.
   template <int kDim>
-  static MLA_DEVICE MLA_FORCEINLINE void scores(float (&s)[16], uint32_t q, uint32_t k, int k_rows) {
+  static MLA_DEVICE MLA_FORCEINLINE void scores_issue(float (&s)[16], uint32_t q, uint32_t k,
+                                                      int k_rows) {
     wgmma_fence();
 #pragma unroll
     for (int p = 0; p < kDim / 64; ++p)
@@ -162,6 +163,8 @@ struct WarpgroupTileSm90 {
         wgmma_m64n32k16(s, smem_desc(q + p * 64 * 128 + kk * 32, 16, 1024),
                         smem_desc(k + p * k_rows * 128 + kk * 32, 16, 1024), (p | kk) != 0);
     wgmma_commit();
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void scores_wait(float (&s)[16]) {
     wgmma_wait<0>();
     fence_regs(s);
   }
