@@ -54,6 +54,15 @@ struct RowKeys {
   }
 };
 
+// Rows of `pitch` bf16, one per key: the layout of the mma.sync and MFMA kernels.
+struct RowMajorKeys {
+  bf16_bits* k_s;
+  int pitch;
+  MLA_DEVICE MLA_FORCEINLINE uint4* operator()(int key, int col) const {
+    return reinterpret_cast<uint4*>(k_s + key * pitch + col);
+  }
+};
+
 template <class Fmt, int kBlockKeys, int kThreads>
 struct KeyLoader {
   static constexpr int kLanes = kThreads / kBlockKeys;  // lanes per key
@@ -96,6 +105,12 @@ struct KeyLoader {
   template <class Hw>
   MLA_DEVICE MLA_FORCEINLINE void store(bf16_bits* k_s, int pitch, float* fs_s,
                                         uint8_t* valid_s) const {
+    store<Hw>(RowMajorKeys{k_s, pitch}, fs_s, valid_s);
+  }
+  // The same into any layout: dst(key, col) is where the 8 bf16 of columns col..col+7 of the
+  // block's key go (16-byte aligned).
+  template <class Hw, class Dst>
+  MLA_DEVICE MLA_FORCEINLINE void store(const Dst& dst_of, float* fs_s, uint8_t* valid_s) const {
     const Fp8 f = fnuz ? Fp8::E4M3FNUZ : Fp8::E4M3FN;
     float scale[Fmt::kScaleTiles > 0 ? Fmt::kScaleTiles : 1] = {};
     if constexpr (Fmt::kScaleChunk >= 0) {  // V3.2: fp32 scales in chunk kScaleChunk
@@ -128,7 +143,7 @@ struct KeyLoader {
     for (int i = 0; i < kPer; ++i) {
       const int c = seg + kLanes * i;
       if (c >= Fmt::kRawChunks) continue;
-      uint4* dst = reinterpret_cast<uint4*>(k_s + key * pitch + Fmt::column(c));
+      const int col = Fmt::column(c);
       const ChunkKind kind = Fmt::kind(c);
       if (kind == ChunkKind::Nope) {
         if constexpr (Fmt::kNopeChunks > 0) {  // bf16 rows (Bf16Keys) have no fp8 columns
@@ -142,11 +157,11 @@ struct KeyLoader {
             for (int t = 1; t < Fmt::kScaleTiles; ++t) sc = tile == t ? scale[t] : sc;
             gpu::decode16<Hw>(raw[i], sc, f, w);
           }
-          dst[0] = w[0];
-          dst[1] = w[1];
+          *dst_of(key, col) = w[0];
+          *dst_of(key, col + 8) = w[1];
         }
       } else if (kind == ChunkKind::Rope) {
-        dst[0] = raw[i];
+        *dst_of(key, col) = raw[i];
       }
     }
   }

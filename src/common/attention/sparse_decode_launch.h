@@ -14,6 +14,7 @@
 
 #include "../error.h"
 #include "split_combine.h"
+#include "warpgroup_attention_kernel.h"
 
 namespace mla::attn {
 
@@ -51,6 +52,25 @@ mla_status launch_decode_cta(const DecodeLaunch& L, int64_t ctas, mla_stream str
   return gpu::check_launch("sparse_decode_kernel");
 }
 
+template <class Cta>
+mla_status launch_warpgroup_cta(const DecodeLaunch& L, int64_t ctas, mla_stream stream) {
+  auto kernel = warpgroup_attention_kernel<Cta>;
+  MLA_TRY(allow_shared_bytes<Cta>(reinterpret_cast<const void*>(kernel)));
+  kernel<<<unsigned(ctas), Cta::kThreads, Cta::kSmemBytes, gpu::as_stream(stream)>>>(L);
+  return gpu::check_launch("warpgroup_attention_kernel");
+}
+
+// 64 heads per CTA where the vendor has a warpgroup tile and the device runs it
+// (warpgroup_attention_kernel.h); Source: warpgroup_key_sources.h.
+template <class Shapes>
+bool warpgroup_runs(const DecodePlan& plan) {
+  if constexpr (Shapes::kWarpgroup) {
+    return plan.rows_per_cta == 64 && Shapes::warpgroup_runs();
+  } else {
+    return false;
+  }
+}
+
 template <class Shapes, class Fmt>
 mla_status launch_decode_format(const DecodeLaunch& L, const DecodePlan& plan, mla_stream stream) {
   if constexpr (Shapes::kMaxRows >= 64) {
@@ -58,6 +78,15 @@ mla_status launch_decode_format(const DecodeLaunch& L, const DecodePlan& plan, m
       return launch_decode_cta<typename Shapes::template Wide<Fmt>>(L, plan.ctas, stream);
   }
   return launch_decode_cta<typename Shapes::template Narrow<Fmt>>(L, plan.ctas, stream);
+}
+
+inline mla_status launch_combine(const DecodeLaunch& L, const DecodePlan& plan,
+                                 mla_stream stream) {
+  const int64_t pairs = L.p.rows() * L.p.h_q;
+  const unsigned grid = unsigned(pairs < 1048576 ? pairs : 1048576);
+  decode_combine_kernel<kCombineThreads>
+      <<<grid, kCombineThreads, 0, gpu::as_stream(stream)>>>(L, plan.rows_per_cta);
+  return gpu::check_launch("decode_combine_kernel");
 }
 
 // `target` is the one the workspace query planned with (the vendor's native_decode_target()).
@@ -71,17 +100,25 @@ mla_status launch_sparse_decode(const SparseDecodeProblem& p, const DecodeTarget
     L.o_part = static_cast<float*>(workspace);
     L.lse_part = reinterpret_cast<float*>(static_cast<uint8_t*>(workspace) + plan.lse_offset());
   }
+  if constexpr (Shapes::kWarpgroup) {
+    if (warpgroup_runs<Shapes>(plan)) {  // V4.0 as bf16(code x scale): exact (power-of-two scales)
+      if (p.kv.format == KvFormat::V32) {
+        MLA_TRY((launch_warpgroup_cta<typename Shapes::template Warpgroup<RegisterKeys<V32Keys>>>(
+            L, plan.ctas, stream)));
+      } else {
+        MLA_TRY((
+            launch_warpgroup_cta<typename Shapes::template Warpgroup<RegisterKeys<V40ValueKeys>>>(
+                L, plan.ctas, stream)));
+      }
+      return plan.splits == 1 ? MLA_STATUS_SUCCESS : launch_combine(L, plan, stream);
+    }
+  }
   if (p.kv.format == KvFormat::V32) {
     MLA_TRY((launch_decode_format<Shapes, V32Keys>(L, plan, stream)));
   } else {
     MLA_TRY((launch_decode_format<Shapes, V40Keys>(L, plan, stream)));
   }
-  if (plan.splits == 1) return MLA_STATUS_SUCCESS;
-  const int64_t pairs = p.rows() * p.h_q;
-  const unsigned grid = unsigned(pairs < 1048576 ? pairs : 1048576);
-  decode_combine_kernel<kCombineThreads>
-      <<<grid, kCombineThreads, 0, gpu::as_stream(stream)>>>(L, plan.rows_per_cta);
-  return gpu::check_launch("decode_combine_kernel");
+  return plan.splits == 1 ? MLA_STATUS_SUCCESS : launch_combine(L, plan, stream);
 }
 
 }  // namespace mla::attn

@@ -4,17 +4,16 @@
 //     bytes, read as Bf16Keys (copied, no scale);
 //   - a paged FP8 cache (mla_sparse_prefill_paged): V32Keys, or V40ValueKeys (bf16(code x
 //     scale), the values mla_kv_gather gives).
-// With 64 heads per CTA on Hopper, bf16 rows take the warpgroup kernel instead
-// (warpgroup_prefill_kernel.h: wgmma, keys copied asynchronously); the paged cache keeps the
-// mma.sync kernel, so a paged call and mla_kv_gather followed by mla_sparse_prefill agree
-// within SPEC 8 (bit for bit where both take the same kernel: 16 heads or fewer per CTA).
+// With 64 heads per CTA on a device with a warpgroup tile (Hopper), both take the warpgroup
+// kernel instead (warpgroup_attention_kernel.h: bf16 rows copied asynchronously, the cache
+// through registers), again with the same summation order. So a paged call equals
+// mla_kv_gather of its slots followed by mla_sparse_prefill, bit for bit.
 // Rows are never split (plan_sparse_prefill): no workspace, and a row's result is independent
 // of the other rows. The vendor's Shapes (sparse_decode_launch.h) give the CTAs, as
 // PrefillNarrow<Fmt> and PrefillWide<Fmt>.
 #pragma once
 
 #include "sparse_decode_launch.h"
-#include "warpgroup_prefill_kernel.h"
 
 namespace mla::attn {
 
@@ -42,14 +41,6 @@ mla_status launch_prefill_format(const DecodeLaunch& L, const DecodePlan& plan, 
   return launch_decode_cta<typename Shapes::template PrefillNarrow<Fmt>>(L, plan.ctas, stream);
 }
 
-template <class Cta>
-mla_status launch_warpgroup_prefill(const DecodeLaunch& L, int64_t ctas, mla_stream stream) {
-  auto kernel = warpgroup_prefill_kernel<Cta>;
-  MLA_TRY(allow_shared_bytes<Cta>(reinterpret_cast<const void*>(kernel)));
-  kernel<<<unsigned(ctas), Cta::kThreads, Cta::kSmemBytes, gpu::as_stream(stream)>>>(L);
-  return gpu::check_launch("warpgroup_prefill_kernel");
-}
-
 template <class Problem>
 DecodeLaunch prefill_launch(const Problem& p, const KvCacheView& kv, const DecodePlan& plan) {
   DecodeLaunch L{prefill_as_decode(p, kv), plan.head_tiles, 1,
@@ -70,13 +61,13 @@ mla_status launch_sparse_prefill(const SparsePrefillProblem& p, const DecodeTarg
   kv.num_pages = p.s_kv;
   kv.page_stride = p.kv_s * 2;
   const DecodeLaunch L = prefill_launch(p, kv, plan);
-  // 64 heads on a device with warpgroup MMAs: the warpgroup kernel (warpgroup_prefill_kernel.h).
-  if constexpr (Shapes::kWarpgroupPrefill) {
-    if (plan.rows_per_cta == 64 && Shapes::warpgroup_prefill_runs()) {
+  // 64 heads on a device with a warpgroup tile: rows copied asynchronously.
+  if constexpr (Shapes::kWarpgroup) {
+    if (warpgroup_runs<Shapes>(plan)) {
       if (p.d_qk == 576)
-        return launch_warpgroup_prefill<typename Shapes::template WarpgroupPrefill<576>>(
+        return launch_warpgroup_cta<typename Shapes::template Warpgroup<AsyncBf16Rows<576>>>(
             L, plan.ctas, stream);
-      return launch_warpgroup_prefill<typename Shapes::template WarpgroupPrefill<512>>(
+      return launch_warpgroup_cta<typename Shapes::template Warpgroup<AsyncBf16Rows<512>>>(
           L, plan.ctas, stream);
     }
   }
@@ -90,6 +81,15 @@ mla_status launch_sparse_prefill_paged(const SparsePrefillPagedProblem& p,
   const DecodePlan plan = plan_sparse_prefill(p.s_q, p.h_q, p.topk, target);
   if (!plan.fits) return fail(MLA_STATUS_INTERNAL, "sparse_prefill_paged: no native plan fits");
   const DecodeLaunch L = prefill_launch(p, p.kv, plan);
+  if constexpr (Shapes::kWarpgroup) {
+    if (warpgroup_runs<Shapes>(plan)) {
+      if (p.kv.format == KvFormat::V32)
+        return launch_warpgroup_cta<typename Shapes::template Warpgroup<RegisterKeys<V32Keys>>>(
+            L, plan.ctas, stream);
+      return launch_warpgroup_cta<
+          typename Shapes::template Warpgroup<RegisterKeys<V40ValueKeys>>>(L, plan.ctas, stream);
+    }
+  }
   if (p.kv.format == KvFormat::V32) return launch_prefill_format<Shapes, V32Keys>(L, plan, stream);
   return launch_prefill_format<Shapes, V40ValueKeys>(L, plan, stream);
 }

@@ -68,17 +68,17 @@ struct AttentionShapes {
   template <class Fmt>
   using PrefillWide = attn::DecodeCta<MmaTileSm80, Fmt, MLA_SM80_PREFILL_WIDE>;
 
-  // Prefill over bf16 rows, 64 heads, on Hopper: the warpgroup kernel (wgmma).
-  static constexpr bool kWarpgroupPrefill = true;
-  template <int kDim>
-  using WarpgroupPrefill = attn::WarpgroupPrefillCta<sm90::WarpgroupTileSm90, kDim>;
-  static bool warpgroup_prefill_runs();
+  // 64 heads on Hopper, decode and prefill: the warpgroup kernel (wgmma).
+  static constexpr bool kWarpgroup = true;
+  template <class Source>
+  using Warpgroup = attn::WarpgroupCta<sm90::WarpgroupTileSm90, Source>;
+  static bool warpgroup_runs();
 };
 
 // The current device is an sm_90 part, the library holds sm_90a code (CMake: "90a" among the
 // CUDA architectures) and the device grants the warpgroup CTA's shared memory. Cached per
 // device ordinal (1 + answer; 0 = not asked yet).
-inline bool AttentionShapes::warpgroup_prefill_runs() {
+inline bool AttentionShapes::warpgroup_runs() {
 #if defined(MLA_CUDA_SM90A)
   static std::atomic<int> answer[64];
   int dev = 0;
@@ -91,7 +91,7 @@ inline bool AttentionShapes::warpgroup_prefill_runs() {
             cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) ==
                 cudaSuccess;
   if (!ok) (void)cudaGetLastError();
-  ok = ok && major == 9 && minor == 0 && size_t(optin) >= WarpgroupPrefill<576>::kSmemBytes;
+  ok = ok && major == 9 && minor == 0 && size_t(optin) >= Warpgroup<attn::AsyncBf16Rows<576>>::kSmemBytes;
   if (dev < 64) answer[dev].store(ok ? 2 : 1, std::memory_order_relaxed);
   return ok;
 #else

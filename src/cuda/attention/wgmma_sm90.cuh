@@ -204,6 +204,7 @@ struct WarpgroupTileSm90 {
     v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
     return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
   }
+  static MLA_DEVICE MLA_FORCEINLINE bool warp_any(bool v) { return __any_sync(0xffffffffu, v); }
   static MLA_DEVICE MLA_FORCEINLINE float quad_sum(float v) {
     v += __shfl_xor_sync(0xffffffffu, v, 1);
     return v + __shfl_xor_sync(0xffffffffu, v, 2);

@@ -15,6 +15,10 @@ struct AttentionShapes {
   using Narrow = attn::DecodeCta<MfmaTileCdna, Fmt, 1, 2, 1, 32, 1>;
   template <class Fmt>
   using PrefillNarrow = Narrow<Fmt>;
+  static constexpr bool kWarpgroup = false;  // no warpgroup tile on CDNA (yet)
+  template <class Source>
+  using Warpgroup = void;
+  static bool warpgroup_runs() { return false; }
   // HIP bounds gridDim.x * blockDim.x by 2^32 - 1.
   static constexpr int64_t kMaxCtas = 4294967295 / Narrow<attn::V32Keys>::kThreads;
 };

@@ -1,5 +1,5 @@
-// Sparse prefill over bf16 kv rows for 64 query heads, written over a warpgroup tile (an MMA
-// unit of kThreads lanes and 64 rows whose operands live in shared memory, as Hopper's wgmma):
+// Sparse attention for 64 query heads of a row, written over a warpgroup tile (an MMA unit of
+// kThreads lanes and 64 rows whose operands live in shared memory, as Hopper's wgmma):
 //
 //   struct Wg {
 //     using Hw; static constexpr int kThreads, kRows (= 64);
@@ -14,35 +14,38 @@
 //     static void publish();  // own shared writes visible to the MMAs (a barrier follows)
 //     static int acc_row(int t, int e), acc_col(int t, int e);
 //     static float quad_max(float), quad_sum(float);  // over the 4 lanes that share a row
+//     static bool warp_any(bool);                      // over the lanes of a warp
 //   };
 //
-// A CTA of two warpgroups takes the 64 heads of one query row and all its keys, in blocks of
-// 64 keys copied asynchronously into two alternating buffers: block j + 1 lands while block j
-// is worked on. Per block, warpgroup g
-//   scores keys [32 g, 32 g + 32) against all heads (S, 64 x 32), masks skipped keys, exchanges
-//   the block's row maxima with the other group | online softmax, P (bf16) into shared memory |
-//   accumulates output columns [256 g, 256 g + 256) over all 64 keys (O += P V).
-// The summation order is fixed by the shapes: deterministic, and a row's result does not depend
-// on the other rows.
+// A CTA of two warpgroups takes the 64 heads of one query row and one range of its keys
+// (decode_plan.h; prefill rows are never split), in blocks of 64 keys that a key source
+// (warpgroup_key_sources.h) brings into two alternating buffers: block j + 1 arrives while
+// block j is worked on. Per block, warpgroup g
+//   scores keys [32 g, 32 g + 32) against all heads (S, 64 x 32; the key source works on the
+//   next block meanwhile), masks skipped keys, exchanges the block's row maxima with the other
+//   group | online softmax, P (bf16) into shared memory | accumulates output columns
+//   [256 g, 256 g + 256) over all 64 keys (O += P V).
+// Keys are bf16 values (bf16 rows, or bf16(code x scale)), summed in fp32 over all d_qk in one
+// accumulation. The order of every sum is fixed by the shapes: deterministic, and a row's result
+// does not depend on the other rows.
 #pragma once
 
 #include "../device/launch.h"
-#include "key_stream.h"
+#include "warpgroup_key_sources.h"
 #include "online_softmax.h"
 #include "sparse_decode_kernel.h"
 
 namespace mla::attn {
 
-template <class Wg_, int kDim_>
-struct WarpgroupPrefillCta {
+template <class Wg_, class Source_>
+struct WarpgroupCta {  // Source: warpgroup_key_sources.h
   using Wg = Wg_;
-  static constexpr int kDim = kDim_;
-  static constexpr int kRows = 64, kBlockKeys = 64, kGroups = 2;
+  using Source = Source_;
+  static constexpr int kDim = Source::kDim;
+  static constexpr int kRows = 64, kBlockKeys = kWgBlockKeys, kGroups = 2;
   static constexpr int kThreads = kGroups * Wg::kThreads;
-  static constexpr int kChunks = kDim / 8;                   // 16-byte pieces of a row
-  static constexpr int kLanesPerKey = kThreads / kBlockKeys;  // 4
-  static constexpr int kChunksPerLane = kChunks / kLanesPerKey;
-  static_assert(kChunks % kLanesPerKey == 0, "whole pieces per lane");
+  static_assert(kThreads == kWgThreads && Wg::kRows == kRows, "two warpgroups of 64 rows");
+  static_assert(!Source::kCodeValues, "keys are bf16 values here");
   static_assert(kDv == kGroups * 256, "each group accumulates 256 value columns");
 
   static constexpr size_t kOperand = size_t(64) * kDim * 2;  // Q or a key block
@@ -59,7 +62,7 @@ struct WarpgroupPrefillCta {
 };
 
 template <class Cta>
-__global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_prefill_kernel(const DecodeLaunch L) {
+__global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_attention_kernel(const DecodeLaunch L) {
   using Wg = typename Cta::Wg;
   using Hw = typename Wg::Hw;
   constexpr int kDim = Cta::kDim, kBlockKeys = Cta::kBlockKeys;
@@ -77,45 +80,30 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_prefill_kernel(con
   const int tid = int(threadIdx.x);
   const int g = tid / Wg::kThreads, t = tid % Wg::kThreads;
 
-  const int64_t row = int64_t(blockIdx.x) / L.head_tiles, ht = int64_t(blockIdx.x) % L.head_tiles;
+  // Which row, heads and key range (decode_plan.h: cta = (row * head_tiles + ht) * splits + split).
+  int64_t cta = blockIdx.x;
+  const int64_t split = cta % L.splits;
+  cta /= L.splits;
+  const int64_t ht = cta % L.head_tiles, row = cta / L.head_tiles;
+  const int64_t bi = row / L.p.s_q, si = row % L.p.s_q;
   const int64_t h0 = ht * Cta::kRows;
   const int nh = int(L.p.h_q - h0 < Cta::kRows ? L.p.h_q - h0 : Cta::kRows);
-  const int64_t n_keys = L.p.topk;
-  const int n_blocks = int((n_keys + kBlockKeys - 1) / kBlockKeys);
-  const RowKeys keys(L.p, row, 0);
-
-  // This thread copies pieces lane, lane + 4, ... of key `key` of every block.
-  const int key = tid / Cta::kLanesPerKey, lane = tid % Cta::kLanesPerKey;
-  auto issue = [&](int blk, int32_t index) {
-    const int64_t j = int64_t(blk) * kBlockKeys + key;
-    const bool valid = j < n_keys && L.p.kv.valid_slot(index);
-    // A skipped key reads nothing; its source only has to be some valid address (q's).
-    const uint8_t* src = valid ? L.p.kv.data + int64_t(index) * L.p.kv.page_stride
-                               : reinterpret_cast<const uint8_t*>(L.p.q);
-    const uint32_t buf = base + uint32_t(Cta::kKOff + (blk & 1) * Cta::kOperand);
-#pragma unroll
-    for (int i = 0; i < Cta::kChunksPerLane; ++i) {
-      const int c = lane + Cta::kLanesPerKey * i;
-      Wg::copy16(buf + Wg::operand_offset(64, key, 8 * c), src + (valid ? 16 * c : 0), valid);
-    }
-    if (lane == 0) valid_s[(blk & 1) * kBlockKeys + key] = valid ? 1 : 0;
-    Wg::copy_commit();
-  };
-  auto index_of = [&](int blk) -> int32_t {
-    const int64_t j = int64_t(blk) * kBlockKeys + key;
-    return j < n_keys ? keys.index(j) : -1;
-  };
-
-  issue(0, index_of(0));
-  issue(1, index_of(1));  // an empty group past the last block
-  int32_t next_index = index_of(2);
+  const int64_t n_keys = L.p.topk + L.p.extra_topk;
+  const int64_t k_begin = split * L.keys_per_split;
+  const int64_t k_end = n_keys - k_begin < L.keys_per_split ? n_keys : k_begin + L.keys_per_split;
+  const KeyRange range{RowKeys(L.p, bi, si), k_begin, k_end,
+                       int((k_end - k_begin + kBlockKeys - 1) / kBlockKeys)};
+  uint8_t* const kbufs = smem + Cta::kKOff;
+  typename Cta::Source source;
+  source.template start<Wg, Hw>(L.p, range, kbufs, valid_s);
 
   // q of the 64 heads into the Q operand; heads past nh are zero (never written out).
   {
-    const bf16_bits* q0 = L.p.q + row * L.p.q_sb + h0 * L.p.q_sh;
+    const bf16_bits* q0 = L.p.q + bi * L.p.q_sb + si * L.p.q_ss + h0 * L.p.q_sh;
     const bool vec = reinterpret_cast<uintptr_t>(q0) % 16 == 0 && L.p.q_sh % 8 == 0;
-    for (int e = tid; e < 64 * Cta::kChunks; e += Cta::kThreads) {
-      const int r = e / Cta::kChunks, c = e % Cta::kChunks;
+    constexpr int kChunks = kDim / 8;
+    for (int e = tid; e < 64 * kChunks; e += Cta::kThreads) {
+      const int r = e / kChunks, c = e % kChunks;
       uint4 w = make_uint4(0u, 0u, 0u, 0u);
       if (r < nh) {
         const bf16_bits* src = q0 + r * L.p.q_sh + 8 * c;
@@ -139,22 +127,17 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_prefill_kernel(con
   float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.0f, 0.0f};  // rows acc_row(t, 0) and + 8
   const float score_scale = L.p.scale * kLog2e;
 
-  Wg::template copy_wait<1>();  // block 0
+  source.template wait_first<Wg>();  // block 0
   Wg::publish();
   __syncthreads();
 
-  for (int blk = 0; blk < n_blocks; ++blk) {
+  for (int blk = 0; blk < range.n_blocks; ++blk) {
     const uint32_t kbuf = base + uint32_t(Cta::kKOff + (blk & 1) * Cta::kOperand);
     const uint8_t* valid = valid_s + (blk & 1) * kBlockKeys;
 
     float s[16];
     Wg::template scores_issue<kDim>(s, q_addr, kbuf + g * 32 * 128, 64);
-    // While the scores run: the copies of block blk + 1 into the buffer block blk - 1 left
-    // (free since the last barrier of the previous block).
-    if (blk >= 1 && blk + 1 < n_blocks) {
-      issue(blk + 1, next_index);
-      next_index = index_of(blk + 2);
-    }
+    source.template during_scores<Wg, Hw>(L.p, range, blk, kbufs, valid_s);
     Wg::scores_wait(s);
     float mx[2] = {neg_inf(), neg_inf()};
 #pragma unroll
@@ -190,7 +173,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_prefill_kernel(con
       *reinterpret_cast<uint32_t*>(p_s + Wg::operand_offset(64, hr, k)) = Hw::pack_bf16x2(p0, p1);
     }
     // Rescale only where a row's maximum moved (x 1 is exact: skipping it changes no bit).
-    if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
+    if (Wg::warp_any(alpha[0] != 1.0f || alpha[1] != 1.0f)) {
 #pragma unroll
       for (int e = 0; e < 128; ++e) o[e] *= alpha[(e / 2) % 2];
     }
@@ -199,7 +182,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_prefill_kernel(con
 
     Wg::accumulate(o, p_addr, kbuf + uint32_t(g * 4 * 64 * 128), 64);
 
-    Wg::template copy_wait<0>();  // block blk + 1, this thread's pieces
+    source.template end_block<Wg>();  // block blk + 1, this thread's part
     Wg::publish();
     __syncthreads();  // every group is done with this block's buffer, P and the maxima
   }
@@ -211,6 +194,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_prefill_kernel(con
     if (t % 4 == 0) red_s[g * 64 + Wg::acc_row(t, 2 * r)] = part;
   }
   __syncthreads();
+  const bool partial = L.splits > 1;
   float factor[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -218,12 +202,30 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_prefill_kernel(con
     const float sum = red_s[hr] + red_s[64 + hr];
     const bool empty = !(sum > 0.0f);
     const float lse = empty ? 0.0f : (m[r] + log2f(sum)) * kLn2;
-    factor[r] = (empty || hr >= nh) ? 0.0f : sink_factor(L.p.sink, L.p.sink_s, h0 + hr, lse) / sum;
-    if (g == 0 && t % 4 == 0 && hr < nh) {
-      L.p.lse[row * L.p.lse_sb + (h0 + hr) * L.p.lse_sh] = empty ? -neg_inf() : lse;
-      if (L.max_logits != nullptr)
-        L.max_logits[row * L.ml_sb + (h0 + hr) * L.ml_sh] = empty ? neg_inf() : m[r] * kLn2;
+    const bool writer = g == 0 && t % 4 == 0 && hr < nh;
+    if (partial) {  // normalized by this range's sum; the combine adds the ranges and the sink
+      factor[r] = empty ? 0.0f : 1.0f / sum;
+      if (writer) L.lse_part[int64_t(blockIdx.x) * Cta::kRows + hr] = empty ? neg_inf() : lse;
+      continue;
     }
+    factor[r] = (empty || hr >= nh) ? 0.0f : sink_factor(L.p.sink, L.p.sink_s, h0 + hr, lse) / sum;
+    if (writer) {
+      L.p.lse[bi * L.p.lse_sb + (h0 + hr) * L.p.lse_sh + si * L.p.lse_ss] =
+          empty ? -neg_inf() : lse;
+      if (L.max_logits != nullptr)  // prefill: s_q is 1 here
+        L.max_logits[bi * L.ml_sb + (h0 + hr) * L.ml_sh] = empty ? neg_inf() : m[r] * kLn2;
+    }
+  }
+  if (partial) {  // fp32 partials of this thread's rows, straight from the registers
+#pragma unroll
+    for (int e = 0; e < 128; e += 2) {
+      const int hr = Wg::acc_row(t, e), col = g * 256 + Wg::acc_col(t, e);
+      const float f = factor[(e / 2) % 2];
+      if (hr < nh)
+        *reinterpret_cast<float2*>(L.o_part + (int64_t(blockIdx.x) * Cta::kRows + hr) * kDv +
+                                   col) = make_float2(o[e] * f, o[e + 1] * f);
+    }
+    return;
   }
   // bf16 outputs staged in the key buffers (free now), then whole 16-byte pieces per row.
   bf16_bits* const stage = reinterpret_cast<bf16_bits*>(smem + Cta::kKOff);
@@ -237,7 +239,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_prefill_kernel(con
   __syncthreads();
   for (int e = tid; e < nh * (kDv / 8); e += Cta::kThreads) {
     const int hl = e / (kDv / 8), c8 = e % (kDv / 8);
-    bf16_bits* dst = L.p.out + row * L.p.out_sb + (h0 + hl) * L.p.out_sh + 8 * c8;
+    bf16_bits* dst = L.p.out + bi * L.p.out_sb + si * L.p.out_ss + (h0 + hl) * L.p.out_sh + 8 * c8;
     const uint4 v = *reinterpret_cast<const uint4*>(stage + hl * Cta::kOutPitch + 8 * c8);
     if (reinterpret_cast<uintptr_t>(dst) % 16 == 0) {
       *reinterpret_cast<uint4*>(dst) = v;
