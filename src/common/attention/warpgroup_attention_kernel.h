@@ -93,33 +93,31 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_attention_kernel(c
   const int64_t k_end = n_keys - k_begin < L.keys_per_split ? n_keys : k_begin + L.keys_per_split;
   const KeyRange range{RowKeys(L.p, bi, si), k_begin, k_end,
                        int((k_end - k_begin + kBlockKeys - 1) / kBlockKeys)};
-  uint8_t* const kbufs = smem + Cta::kKOff;
-  typename Cta::Source source;
-  source.template start<Wg, Hw>(L.p, range, kbufs, valid_s);
-
-  // q of the 64 heads into the Q operand; heads past nh are zero (never written out).
+  // q of the 64 heads into the Q operand, asynchronously where its rows allow (one copy group,
+  // ahead of the key source's); heads past nh are zero (never written out).
   {
     const bf16_bits* q0 = L.p.q + bi * L.p.q_sb + si * L.p.q_ss + h0 * L.p.q_sh;
     const bool vec = reinterpret_cast<uintptr_t>(q0) % 16 == 0 && L.p.q_sh % 8 == 0;
     constexpr int kChunks = kDim / 8;
     for (int e = tid; e < 64 * kChunks; e += Cta::kThreads) {
       const int r = e / kChunks, c = e % kChunks;
-      uint4 w = make_uint4(0u, 0u, 0u, 0u);
-      if (r < nh) {
-        const bf16_bits* src = q0 + r * L.p.q_sh + 8 * c;
-        if (vec) {
-          w = load_ro(reinterpret_cast<const uint4*>(src));
-        } else {
-          uint32_t u[4];
-#pragma unroll
-          for (int k = 0; k < 4; ++k)
-            u[k] = uint32_t(src[2 * k]) | (uint32_t(src[2 * k + 1]) << 16);
-          w = make_uint4(u[0], u[1], u[2], u[3]);
-        }
+      const bf16_bits* src = q0 + (r < nh ? r : 0) * L.p.q_sh + 8 * c;
+      const uint32_t at = Cta::kQOff + Wg::operand_offset(64, r, 8 * c);
+      if (vec) {
+        Wg::copy16(base + at, src, r < nh);
+        continue;
       }
-      *reinterpret_cast<uint4*>(smem + Cta::kQOff + Wg::operand_offset(64, r, 8 * c)) = w;
+      uint32_t u[4] = {0u, 0u, 0u, 0u};
+      if (r < nh)
+#pragma unroll
+        for (int k = 0; k < 4; ++k) u[k] = uint32_t(src[2 * k]) | (uint32_t(src[2 * k + 1]) << 16);
+      *reinterpret_cast<uint4*>(smem + at) = make_uint4(u[0], u[1], u[2], u[3]);
     }
+    Wg::copy_commit();
   }
+  uint8_t* const kbufs = smem + Cta::kKOff;
+  typename Cta::Source source;
+  source.template start<Wg, Hw>(L.p, range, kbufs, valid_s);
 
   float o[128];
 #pragma unroll
@@ -127,7 +125,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_attention_kernel(c
   float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.0f, 0.0f};  // rows acc_row(t, 0) and + 8
   const float score_scale = L.p.scale * kLog2e;
 
-  source.template wait_first<Wg>();  // block 0
+  source.template wait_first<Wg>();  // q and block 0
   Wg::publish();
   __syncthreads();
 

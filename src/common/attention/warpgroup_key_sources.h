@@ -6,7 +6,8 @@
 //     shared memory (key_stream.h's KeyLoader), as bf16(code x scale) (V32Keys, V40ValueKeys).
 // Both give, per block of 64 keys, the keys in buffer (block & 1) and valid_s[buffer][key].
 //
-// The kernel calls start() and wait_first() (block 0 is then in its buffer), then per block j:
+// The kernel copies q (one copy group) and calls start(), then wait_first() (q and block 0 are
+// then in shared memory), then per block j:
 //   during_scores(j)  with block j's scores in flight on the matrix cores: block j + 1 goes on
 //                     its way into buffer (j + 1) & 1, free since block j - 1 ended (the async
 //                     copies of block j + 1 are issued here; the register loads of block j + 1,
@@ -135,7 +136,9 @@ struct RegisterKeys {
     }
   }
   template <class Wg>
-  MLA_DEVICE MLA_FORCEINLINE void wait_first() const {}
+  MLA_DEVICE MLA_FORCEINLINE void wait_first() const {
+    Wg::template copy_wait<0>();  // the kernel's own copies (q)
+  }
   template <class Wg, class Hw>
   MLA_DEVICE MLA_FORCEINLINE void during_scores(const SparseDecodeProblem& p, const KeyRange& r,
                                                 int blk, uint8_t* kbufs, uint8_t* valid_s) {
