@@ -15,8 +15,8 @@ namespace {
   Checker ch("device vs host", tol);
   const int64_t n = int64_t(host.bytes.size()) / host.elem;
   for (int64_t e = 0; e < n; ++e) {
-    const double a = bf16 ? bf16_value(device.bytes.as<uint16_t>()[e])
-                          : double(device.bytes.as<float>()[e]);
+    const double a =
+        bf16 ? bf16_value(device.bytes.as<uint16_t>()[e]) : double(device.bytes.as<float>()[e]);
     const double r =
         bf16 ? bf16_value(host.bytes.as<uint16_t>()[e]) : double(host.bytes.as<float>()[e]);
     ch.add(a, r, [&] { return "element " + std::to_string(e); });

@@ -215,6 +215,33 @@ TEST(NativeDecode, BatchInvariant) {
   }
 }
 
+// The mma.sync kernels of 64-head CTAs (the sm_80-89 path): on Hopper the warpgroup (wgmma)
+// kernels take those CTAs unless MLA_DISABLE_WGMMA is set.
+TEST(NativeDecode, MmaSyncWideKernelsWithWgmmaDisabled) {
+  MLA_REQUIRE_GPU();
+  ScopedEnv off("MLA_DISABLE_WGMMA", "1");
+  Rng rng(fresh_seed());
+  auto spec = [](int format, int64_t h, int64_t topk, bool extra) {
+    DecodeSpec s;
+    s.format = format;
+    s.h_q = h;
+    s.topk = topk;
+    s.extra = extra;
+    s.extra_topk = 512;
+    s.extra_page_size = 53;
+    s.sink = true;
+    s.lengths = true;
+    s.s_q = 2;
+    return s;
+  };
+  for (const DecodeSpec& s :
+       {spec(MLA_KV_FORMAT_V32, 64, 2048, false), spec(MLA_KV_FORMAT_V40, 128, 128, true),
+        spec(MLA_KV_FORMAT_V40, 96, 700, false)}) {
+    auto c = make_decode_case(s, rng);
+    check_native(*c);
+  }
+}
+
 // Compare mode on the native path: native into the caller's outputs, the device reference into
 // copies, and MLA_COMPARE=fail semantics through the context.
 TEST(NativeDecode, CompareModeAgreesWithTheReference) {

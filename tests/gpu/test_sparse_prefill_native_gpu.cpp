@@ -234,6 +234,26 @@ TEST(NativePrefill, UnalignedKvRowsTakeTheReference) {
   EXPECT_EQ(gpu_prefill(gpu.get(), d.args), MLA_STATUS_NOT_SUPPORTED);
 }
 
+// The mma.sync kernels of 64-head CTAs (the sm_80-89 path): on Hopper the warpgroup (wgmma)
+// kernel takes those CTAs unless MLA_DISABLE_WGMMA is set.
+TEST(NativePrefill, MmaSyncWideKernelsWithWgmmaDisabled) {
+  MLA_REQUIRE_GPU();
+  ScopedEnv off("MLA_DISABLE_WGMMA", "1");
+  Rng rng(fresh_seed());
+  for (int64_t d : {576, 512}) {
+    PrefillSpec s;
+    s.h_q = d == 576 ? 128 : 40;
+    s.d_qk = d;
+    s.s_q = 3;
+    s.topk = 700;
+    s.s_kv = 1200;
+    s.sink = true;
+    s.lengths = true;
+    auto c = make_prefill_case(s, rng);
+    check_native(*c);
+  }
+}
+
 TEST(NativePrefill, CompareModeAgreesWithTheReference) {
   MLA_REQUIRE_GPU();
   Rng rng(fresh_seed());

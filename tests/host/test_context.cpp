@@ -6,32 +6,6 @@
 
 using namespace mlatest;
 
-namespace {
-
-// Sets an environment variable for the scope of one test.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    const char* old = std::getenv(name);
-    had_ = old != nullptr;
-    if (had_) old_ = old;
-    setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (had_)
-      setenv(name_, old_.c_str(), 1);
-    else
-      unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  bool had_;
-  std::string old_;
-};
-
-}  // namespace
-
 TEST(Context, VersionsAndStatusStrings) {
   EXPECT_EQ(mla_get_api_version(), MLA_API_VERSION);
   const std::string v = mla_get_version_string();

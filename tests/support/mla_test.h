@@ -7,6 +7,7 @@
 #include <mla/mla.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -23,7 +24,9 @@ uint64_t fresh_seed();
 struct Rng {
   explicit Rng(uint64_t seed) : gen(seed) {}
   double normal() { return nd(gen); }
-  double uniform(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(gen); }
+  double uniform(double lo, double hi) {
+    return std::uniform_real_distribution<double>(lo, hi)(gen);
+  }
   int64_t integer(int64_t lo, int64_t hi) {  // inclusive
     return std::uniform_int_distribution<int64_t>(lo, hi)(gen);
   }
@@ -37,7 +40,7 @@ double bf16_value(uint16_t b);
 uint16_t bf16_round(double x);  // to nearest bf16, ties to even (via fp32 first, as C does)
 uint16_t bf16_round_float(float x);
 float fp32_round(double x);
-double fp8_value(uint8_t b, bool fnuz);  // NaN codes give NaN
+double fp8_value(uint8_t b, bool fnuz);   // NaN codes give NaN
 uint8_t fp8_encode(double x, bool fnuz);  // nearest, ties to even code, saturating
 double ue8m0_value(uint8_t b);
 
@@ -49,9 +52,13 @@ struct Bytes {
   const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(storage.data()); }
   size_t size() const { return n; }
   template <typename T>
-  T* as() { return reinterpret_cast<T*>(data()); }
+  T* as() {
+    return reinterpret_cast<T*>(data());
+  }
   template <typename T>
-  const T* as() const { return reinterpret_cast<const T*>(data()); }
+  const T* as() const {
+    return reinterpret_cast<const T*>(data());
+  }
   std::vector<uint64_t> storage;  // 8-byte aligned; heap blocks are 16-byte aligned
   size_t n = 0;
 };
@@ -102,11 +109,40 @@ void poison(Tensor& t);
 bool gaps_poisoned(const Tensor& t);
 bool unchanged(const Bytes& before, const Bytes& after);
 
+// Sets an environment variable for a scope, restoring the previous value (or its absence).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    const char* old = std::getenv(name);
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (had_)
+      setenv(name_.c_str(), old_.c_str(), 1);
+    else
+      unsetenv(name_.c_str());
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
 // ---- KV caches filled the way SPEC 8 asks: NaN in every unused slot. ----
 struct Cache {
   Cache(int format, bool fnuz, int64_t page_size, int64_t num_pages, int64_t extra_stride = 0);
-  Cache(const Cache& o) : desc(o.desc), bytes(o.bytes), format(o.format), fnuz(o.fnuz),
-      page_size(o.page_size), num_pages(o.num_pages), page_stride(o.page_stride) {
+  Cache(const Cache& o)
+      : desc(o.desc),
+        bytes(o.bytes),
+        format(o.format),
+        fnuz(o.fnuz),
+        page_size(o.page_size),
+        num_pages(o.num_pages),
+        page_stride(o.page_stride) {
     desc.data = bytes.data();
   }
   Cache& operator=(const Cache&) = delete;
@@ -157,8 +193,8 @@ class Checker {
   // where() names the element; it is called only for the first failure.
   template <class Where>
   void add(double a, double r, const Where& where) {
-    if (!add(a, r) && bad_ == 1) first_bad_ = where() + ": got " + std::to_string(a) +
-                                             ", expected " + std::to_string(r);
+    if (!add(a, r) && bad_ == 1)
+      first_bad_ = where() + ": got " + std::to_string(a) + ", expected " + std::to_string(r);
   }
   bool add(double a, double r);  // false if beyond tolerance
   ::testing::AssertionResult result() const;

@@ -80,8 +80,7 @@ mla_status launch_decode_format(const DecodeLaunch& L, const DecodePlan& plan, m
   return launch_decode_cta<typename Shapes::template Narrow<Fmt>>(L, plan.ctas, stream);
 }
 
-inline mla_status launch_combine(const DecodeLaunch& L, const DecodePlan& plan,
-                                 mla_stream stream) {
+inline mla_status launch_combine(const DecodeLaunch& L, const DecodePlan& plan, mla_stream stream) {
   const int64_t pairs = L.p.rows() * L.p.h_q;
   const unsigned grid = unsigned(pairs < 1048576 ? pairs : 1048576);
   decode_combine_kernel<kCombineThreads>
@@ -106,8 +105,8 @@ mla_status launch_sparse_decode(const SparseDecodeProblem& p, const DecodeTarget
         MLA_TRY((launch_warpgroup_cta<typename Shapes::template Warpgroup<RegisterKeys<V32Keys>>>(
             L, plan.ctas, stream)));
       } else {
-        MLA_TRY((
-            launch_warpgroup_cta<typename Shapes::template Warpgroup<RegisterKeys<V40ValueKeys>>>(
+        MLA_TRY(
+            (launch_warpgroup_cta<typename Shapes::template Warpgroup<RegisterKeys<V40ValueKeys>>>(
                 L, plan.ctas, stream)));
       }
       return plan.splits == 1 ? MLA_STATUS_SUCCESS : launch_combine(L, plan, stream);

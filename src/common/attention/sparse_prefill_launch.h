@@ -86,8 +86,8 @@ mla_status launch_sparse_prefill_paged(const SparsePrefillPagedProblem& p,
       if (p.kv.format == KvFormat::V32)
         return launch_warpgroup_cta<typename Shapes::template Warpgroup<RegisterKeys<V32Keys>>>(
             L, plan.ctas, stream);
-      return launch_warpgroup_cta<
-          typename Shapes::template Warpgroup<RegisterKeys<V40ValueKeys>>>(L, plan.ctas, stream);
+      return launch_warpgroup_cta<typename Shapes::template Warpgroup<RegisterKeys<V40ValueKeys>>>(
+          L, plan.ctas, stream);
     }
   }
   if (p.kv.format == KvFormat::V32) return launch_prefill_format<Shapes, V32Keys>(L, plan, stream);

@@ -50,9 +50,9 @@ struct WarpgroupCta {  // Source: warpgroup_key_sources.h
 
   static constexpr size_t kOperand = size_t(64) * kDim * 2;  // Q or a key block
   static constexpr size_t kQOff = 0;
-  static constexpr size_t kKOff = kQOff + kOperand;       // two key buffers
-  static constexpr size_t kPOff = kKOff + 2 * kOperand;   // P: 64 x 64 bf16
-  static constexpr size_t kRedOff = kPOff + 64 * 64 * 2;  // float [group][row]
+  static constexpr size_t kKOff = kQOff + kOperand;                // two key buffers
+  static constexpr size_t kPOff = kKOff + 2 * kOperand;            // P: 64 x 64 bf16
+  static constexpr size_t kRedOff = kPOff + 64 * 64 * 2;           // float [group][row]
   static constexpr size_t kValidOff = kRedOff + kGroups * 64 * 4;  // uint8 [buffer][key]
   static constexpr size_t kUsed = kValidOff + 2 * kBlockKeys;
   static constexpr size_t kAlign = 1024;  // the operands' swizzle repeats every 1024 bytes
@@ -62,7 +62,8 @@ struct WarpgroupCta {  // Source: warpgroup_key_sources.h
 };
 
 template <class Cta>
-__global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_attention_kernel(const DecodeLaunch L) {
+__global__ void __launch_bounds__(Cta::kThreads, 1)
+    warpgroup_attention_kernel(const DecodeLaunch L) {
   using Wg = typename Cta::Wg;
   using Hw = typename Wg::Hw;
   constexpr int kDim = Cta::kDim, kBlockKeys = Cta::kBlockKeys;
@@ -220,8 +221,8 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_attention_kernel(c
       const int hr = Wg::acc_row(t, e), col = g * 256 + Wg::acc_col(t, e);
       const float f = factor[(e / 2) % 2];
       if (hr < nh)
-        *reinterpret_cast<float2*>(L.o_part + (int64_t(blockIdx.x) * Cta::kRows + hr) * kDv +
-                                   col) = make_float2(o[e] * f, o[e + 1] * f);
+        *reinterpret_cast<float2*>(L.o_part + (int64_t(blockIdx.x) * Cta::kRows + hr) * kDv + col) =
+            make_float2(o[e] * f, o[e + 1] * f);
     }
     return;
   }

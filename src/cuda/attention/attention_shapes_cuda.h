@@ -11,6 +11,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 #include "attention/sparse_prefill_launch.h"
 #include "mma_tile_sm80.cuh"
@@ -75,23 +77,28 @@ struct AttentionShapes {
   static bool warpgroup_runs();
 };
 
-// The current device is an sm_90 part, the library holds sm_90a code (CMake: "90a" among the
-// CUDA architectures) and the device grants the warpgroup CTA's shared memory. Cached per
-// device ordinal (1 + answer; 0 = not asked yet).
+// MLA_DISABLE_WGMMA is not set, the current device is an sm_90 part, the library holds sm_90a code
+// (CMake: "90a" among the CUDA architectures) and the device grants the warpgroup CTA's shared
+// memory. Cached per device ordinal (1 + answer; 0 = not asked yet).
 inline bool AttentionShapes::warpgroup_runs() {
 #if defined(MLA_CUDA_SM90A)
+  // MLA_DISABLE_WGMMA=1: the mma.sync kernels instead (the sm_80-89 path, testable on Hopper).
+  // Read at every call, so that a process may switch it.
+  const char* off = std::getenv("MLA_DISABLE_WGMMA");
+  if (off != nullptr && off[0] != '\0' && std::strcmp(off, "0") != 0) return false;
   static std::atomic<int> answer[64];
   int dev = 0;
   if (cudaGetDevice(&dev) != cudaSuccess) return false;
   if (dev < 64 && answer[dev].load(std::memory_order_relaxed) > 0)
     return answer[dev].load(std::memory_order_relaxed) == 2;
   int major = 0, minor = 0, optin = 0;
-  bool ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
-            cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
-            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) ==
-                cudaSuccess;
+  bool ok =
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess;
   if (!ok) (void)cudaGetLastError();
-  ok = ok && major == 9 && minor == 0 && size_t(optin) >= Warpgroup<attn::AsyncBf16Rows<576>>::kSmemBytes;
+  ok = ok && major == 9 && minor == 0 &&
+       size_t(optin) >= Warpgroup<attn::AsyncBf16Rows<576>>::kSmemBytes;
   if (dev < 64) answer[dev].store(ok ? 2 : 1, std::memory_order_relaxed);
   return ok;
 #else

@@ -19,7 +19,7 @@ attn::DecodeTarget native_decode_target() {
 
 mla_status native_sparse_decode(const SparseDecodeProblem& p, void* workspace, mla_stream stream) {
   return attn::launch_sparse_decode<nv::AttentionShapes>(p, native_decode_target(), workspace,
-                                                           stream);
+                                                         stream);
 }
 
 }  // namespace mla::gpu

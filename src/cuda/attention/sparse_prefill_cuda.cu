@@ -19,7 +19,7 @@ attn::DecodeTarget native_prefill_target() {
   using S = nv::AttentionShapes;
   static std::atomic<int> rows_of[64];
   return {nv::rows_that_fit(rows_of, prefill_bytes<S::PrefillWide>(),
-                              prefill_bytes<S::PrefillNarrow>()),
+                            prefill_bytes<S::PrefillNarrow>()),
           S::kMaxCtas};
 }
 
@@ -34,8 +34,7 @@ mla_status native_sparse_prefill(const SparsePrefillProblem& p, mla_stream strea
 }
 
 mla_status native_sparse_prefill_paged(const SparsePrefillPagedProblem& p, mla_stream stream) {
-  return attn::launch_sparse_prefill_paged<nv::AttentionShapes>(p, native_prefill_target(),
-                                                                  stream);
+  return attn::launch_sparse_prefill_paged<nv::AttentionShapes>(p, native_prefill_target(), stream);
 }
 
 }  // namespace mla::gpu
