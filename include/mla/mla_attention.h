@@ -73,11 +73,12 @@ MLA_API mla_status mla_sparse_prefill(mla_context ctx, const mla_sparse_prefill_
 /* Sparse prefill straight from a paged FP8 cache (docs/SPEC.md section 4.1): the math of
  * mla_sparse_prefill with the keys dequantized from kv (V32 or V40, any page size, either fp8
  * flavour) exactly as mla_kv_gather gives them. Query token t attends the slots
- * indices[t, j] for j < topk_length[t] (every j without lengths), for instance the rows and
- * lengths mla_combine_topk_swa_indices builds. A slot < 0 or >= kv's slot count
- * (num_pages * page_size), or at a position >= topk_length[t], is skipped and never read.
- * Rows with no valid key: out = 0, lse = +inf, max_logits = -inf. lse is the natural log,
- * without the sink; the sink scales out as in mla_sparse_decode.
+ * indices[t, j] for j < topk_length[t] (every j without lengths): for instance rows and lengths
+ * in the layout mla_combine_topk_swa_indices builds, with bases that make its entries slots of
+ * kv. A slot < 0 or >= kv's slot count (num_pages * page_size), or at a position
+ * >= topk_length[t], is skipped and never read. Rows with no valid key: out = 0, lse = +inf,
+ * max_logits = -inf. lse is the natural log, without the sink; the sink scales out as in
+ * mla_sparse_decode.
  *
  * The result equals mla_kv_gather of every slot of kv into a bf16 [num_slots, 1, d_qk] tensor
  * followed by mla_sparse_prefill with the same indices and lengths on the gathered rows, bit
