@@ -1,4 +1,7 @@
 // Sparse decode and prefill at the shapes of ANCHORS.md; decode anchors are FlashMLA on the H200.
+// The paged prefill (V4 shapes) is timed beside the pipeline it replaces: mla_kv_gather of the
+// context's slots into bf16 rows, then mla_sparse_prefill over them.
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <set>
@@ -223,6 +226,139 @@ CaseList prefill_cases() {
   return out;
 }
 MLA_BENCH_CASES(prefill_cases);
+
+// ---- prefill from the paged cache (V4.0 compressed c4 cache, pages of 64 tokens) ----
+// A request's compressed context of kCtx tokens lies on kCtx / 64 pages scattered over a pool
+// twice that size; each of kSq query tokens picks topk context positions. The paged call reads
+// the slots directly; the old pipeline gathers the context's slots into bf16 rows (the engines'
+// dequantize step) and runs mla_sparse_prefill over the rows with context positions as indices.
+// FLOPs as for prefill; bytes q + out + indices, as for prefill (TFLOP/s is the figure).
+
+struct PagedPrefillShape {
+  int64_t h_q, topk;
+  bool old_pipeline;
+  double anchor_us;  // FlashMLA's sparse prefill over bf16 rows at the same shape; -1: none
+};
+
+class PagedPrefillCase : public Case {
+ public:
+  explicit PagedPrefillCase(PagedPrefillShape s) : s_(s) {}
+  std::string op() const override {
+    return s_.old_pipeline ? "gather+sparse_prefill" : "sparse_prefill_paged";
+  }
+  std::string shape() const override {
+    std::ostringstream o;
+    o << "V4.0 h" << s_.h_q << " topk" << s_.topk << " P" << kPage << " ctx" << kCtx << " sq"
+      << kSq;
+    return o.str();
+  }
+  Work prepare(mla_context ctx) override {
+    ctx_ = ctx;
+    constexpr int64_t d = 512;
+    const int64_t ctx_pages = kCtx / kPage, pool_pages = 2 * ctx_pages;
+    kv_ = mla_kv_cache{};
+    kv_.format = MLA_KV_FORMAT_V40;
+    kv_.fp8 = MLA_FP8_E4M3FN;
+    kv_.page_size = kPage;
+    kv_.num_pages = pool_pages;
+    kv_buf_ = DevBuf(ctx, size_t(pool_pages * mla_kv_page_bytes(MLA_KV_FORMAT_V40, kPage)));
+    kv_.data = kv_buf_.get();
+    fill_cache(ctx, kv_, pool_pages * kPage, 8);
+    // The context's pages: a random choice of the pool's, in random order.
+    std::mt19937_64 gen(9);
+    std::vector<int32_t> pages(static_cast<size_t>(pool_pages));
+    for (size_t i = 0; i < pages.size(); ++i) pages[i] = int32_t(i);
+    std::shuffle(pages.begin(), pages.end(), gen);
+    std::vector<int32_t> slot_of(static_cast<size_t>(kCtx));
+    for (int64_t i = 0; i < kCtx; ++i)
+      slot_of[size_t(i)] = int32_t(pages[size_t(i / kPage)] * kPage + i % kPage);
+    std::vector<int32_t> idx(static_cast<size_t>(kSq * s_.topk));
+    std::uniform_int_distribution<int32_t> u(0, int32_t(kCtx - 1));
+    for (auto& v : idx) {
+      const int32_t pos = u(gen);
+      v = s_.old_pipeline ? pos : slot_of[size_t(pos)];
+    }
+    idx_buf_ = DevBuf(ctx, idx.size() * 4);
+    idx_buf_.upload(idx.data(), idx.size() * 4);
+    q_buf_ = DevBuf(ctx, size_t(kSq * s_.h_q * d * 2));
+    fill_bf16(q_buf_, size_t(kSq * s_.h_q * d), 1.0, 1.0, 10);
+    std::vector<float> sink(size_t(s_.h_q), 0.5f);
+    sink_buf_ = DevBuf(ctx, sink.size() * 4);
+    sink_buf_.upload(sink.data(), sink.size() * 4);
+    out_buf_ = DevBuf(ctx, size_t(kSq * s_.h_q * 512 * 2));
+    ml_buf_ = DevBuf(ctx, size_t(kSq * s_.h_q * 4));
+    lse_buf_ = DevBuf(ctx, size_t(kSq * s_.h_q * 4));
+    q_ = bf16_tensor(q_buf_, {kSq, s_.h_q, d});
+    sink_ = f32_tensor(sink_buf_, {s_.h_q});
+    out_ = bf16_tensor(out_buf_, {kSq, s_.h_q, 512});
+    ml_ = f32_tensor(ml_buf_, {kSq, s_.h_q});
+    lse_ = f32_tensor(lse_buf_, {kSq, s_.h_q});
+    const float scale = float(1.0 / std::sqrt(double(d)));
+    size_t ws = 0;
+    if (s_.old_pipeline) {
+      slots_buf_ = DevBuf(ctx, slot_of.size() * 4);
+      slots_buf_.upload(slot_of.data(), slot_of.size() * 4);
+      slots_ = i32_tensor(slots_buf_, {kCtx});
+      rows_buf_ = DevBuf(ctx, size_t(kCtx * d * 2));
+      rows_ = bf16_tensor(rows_buf_, {kCtx, d});
+      rows3_ = bf16_tensor(rows_buf_, {kCtx, 1, d});
+      idx_ = i32_tensor(idx_buf_, {kSq, 1, s_.topk});
+      gather_ = mla_kv_gather_args{&kv_, &slots_, &rows_};
+      prefill_ =
+          mla_sparse_prefill_args{&q_, &rows3_, &idx_, nullptr, &sink_, scale, &out_, &ml_, &lse_};
+      check(mla_sparse_prefill_workspace_size(ctx, &prefill_, &ws), "prefill workspace size");
+    } else {
+      idx_ = i32_tensor(idx_buf_, {kSq, s_.topk});
+      paged_ = mla_sparse_prefill_paged_args{&q_,   &kv_,  &idx_, nullptr, &sink_,
+                                             scale, &out_, &ml_,  &lse_};
+      check(mla_sparse_prefill_paged_workspace_size(ctx, &paged_, &ws),
+            "paged prefill workspace size");
+    }
+    ws_buf_ = DevBuf(ctx, ws == 0 ? 16 : ws);
+    Work w;
+    w.flops = 2.0 * double(s_.h_q) * double(kSq * s_.topk) * double(d + 512);
+    w.bytes = double(q_buf_.size() + out_buf_.size() + idx_buf_.size());
+    w.anchor_us = s_.anchor_us;
+    return w;
+  }
+  void run() override {
+    if (s_.old_pipeline) {
+      check(mla_kv_gather(ctx_, &gather_, nullptr), "mla_kv_gather");
+      check(mla_sparse_prefill(ctx_, &prefill_, ws_buf_.get(), ws_buf_.size(), nullptr),
+            "mla_sparse_prefill");
+    } else {
+      check(mla_sparse_prefill_paged(ctx_, &paged_, ws_buf_.get(), ws_buf_.size(), nullptr),
+            "mla_sparse_prefill_paged");
+    }
+  }
+
+ private:
+  static constexpr int64_t kSq = 4096, kPage = 64, kCtx = 32768;
+  PagedPrefillShape s_;
+  mla_context ctx_ = nullptr;
+  DevBuf kv_buf_, idx_buf_, slots_buf_, rows_buf_, q_buf_, sink_buf_, out_buf_, ml_buf_, lse_buf_,
+      ws_buf_;
+  mla_kv_cache kv_{};
+  mla_tensor idx_{}, slots_{}, rows_{}, rows3_{}, q_{}, sink_{}, out_{}, ml_{}, lse_{};
+  mla_kv_gather_args gather_{};
+  mla_sparse_prefill_args prefill_{};
+  mla_sparse_prefill_paged_args paged_{};
+};
+
+CaseList paged_prefill_cases() {
+  // V4 Flash (h64, c4 topk 512) and Pro (h128, topk 1024), each as one paged call and as the
+  // gather + prefill pipeline it replaces.
+  const PagedPrefillShape shapes[] = {
+      {64, 512, false, 600},
+      {64, 512, true, 600},
+      {128, 1024, false, 1915},
+      {128, 1024, true, 1915},
+  };
+  CaseList out;
+  for (const auto& s : shapes) out.push_back(std::make_unique<PagedPrefillCase>(s));
+  return out;
+}
+MLA_BENCH_CASES(paged_prefill_cases);
 
 }  // namespace
 }  // namespace bench

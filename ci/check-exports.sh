@@ -25,7 +25,7 @@ if [[ ${#stray[@]} -gt 0 ]]; then
   exit 1
 fi
 for s in mla_get_api_version mla_context_create mla_sparse_decode mla_sparse_prefill \
-         mla_kv_store mla_kv_gather; do
+         mla_sparse_prefill_paged mla_kv_store mla_kv_gather; do
   [[ " ${symbols[*]} " == *" $s "* ]] || {
     echo "check-exports: $lib does not export $s" >&2
     exit 1

@@ -1,5 +1,5 @@
-/* Sparse MLA attention: decode over paged FP8 caches and prefill over a bf16 KV tensor.
- * Included by mla.h. docs/SPEC.md sections 3 and 4. */
+/* Sparse MLA attention: decode over paged FP8 caches, prefill over a bf16 KV tensor or a paged
+ * FP8 cache. Included by mla.h. docs/SPEC.md sections 3 and 4. */
 #ifndef MLA_MLA_ATTENTION_H_
 #define MLA_MLA_ATTENTION_H_
 
@@ -69,6 +69,45 @@ MLA_API mla_status mla_sparse_prefill_workspace_size(mla_context ctx,
                                                      size_t* bytes);
 MLA_API mla_status mla_sparse_prefill(mla_context ctx, const mla_sparse_prefill_args* args,
                                       void* workspace, size_t workspace_bytes, mla_stream stream);
+
+/* Sparse prefill straight from a paged FP8 cache (docs/SPEC.md section 4.1): the math of
+ * mla_sparse_prefill with the keys dequantized from kv (V32 or V40, any page size, either fp8
+ * flavour) exactly as mla_kv_gather gives them. Query token t attends the slots
+ * indices[t, j] for j < topk_length[t] (every j without lengths): for instance rows and lengths
+ * in the layout mla_combine_topk_swa_indices builds, with bases that make its entries slots of
+ * kv. A slot < 0 or >= kv's slot count (num_pages * page_size), or at a position
+ * >= topk_length[t], is skipped and never read. Rows with no valid key: out = 0, lse = +inf,
+ * max_logits = -inf. lse is the natural log, without the sink; the sink scales out as in
+ * mla_sparse_decode.
+ *
+ * The result equals mla_kv_gather of every slot of kv into a bf16 [num_slots, 1, d_qk] tensor
+ * followed by mla_sparse_prefill with the same indices and lengths on the gathered rows, bit
+ * for bit on the native path (the native kernels use the same CTA shapes and summation order
+ * for both); within docs/SPEC.md section 8 on other backends (the host backend and the device
+ * reference also give their own mla_sparse_prefill's bits). Gathering only the selected slots
+ * instead is the same only if the invalid entries are kept invalid (-1): a gathered zero row
+ * would count as a key. Results are deterministic, and a query token's result does not depend
+ * on the other tokens of the call. */
+typedef struct mla_sparse_prefill_paged_args {
+  const mla_tensor* q;           /* bf16 [s_q, h_q, d_qk]; d_qk 576 (V32) or 512 (V40) */
+  const mla_kv_cache* kv;        /* the paged cache, read only */
+  const mla_tensor* indices;     /* int32 [s_q, topk] or [s_q, 1, topk]: slots of kv */
+  const mla_tensor* topk_length; /* int32 [s_q] or NULL */
+  const mla_tensor* attn_sink;   /* fp32 [h_q] or NULL */
+  float softmax_scale;           /* 0: d_qk^-0.5; see above */
+  const mla_tensor* out;         /* bf16 [s_q, h_q, 512] */
+  const mla_tensor* max_logits;  /* fp32 [s_q, h_q] */
+  const mla_tensor* lse;         /* fp32 [s_q, h_q] */
+} mla_sparse_prefill_paged_args;
+
+/* Bytes of workspace mla_sparse_prefill_paged needs on this context (shapes only): the host
+ * backend's scratch on a CPU context; none on a GPU context. */
+MLA_API mla_status mla_sparse_prefill_paged_workspace_size(
+    mla_context ctx, const mla_sparse_prefill_paged_args* args, size_t* bytes);
+MLA_API mla_status mla_sparse_prefill_paged(mla_context ctx,
+                                            const mla_sparse_prefill_paged_args* args,
+                                            void* workspace, size_t workspace_bytes,
+                                            mla_stream stream);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
-"""Sparse decode and sparse prefill (SPEC 3 and 4) on torch tensors: the kernels behind the
-torch operations mla::sparse_decode and mla::sparse_prefill (mla._torch_ops).
+"""Sparse decode and sparse prefill (SPEC 3, 4 and 4.1) on torch tensors: the kernels behind the
+torch operations mla::sparse_decode, mla::sparse_prefill and mla::sparse_prefill_paged
+(mla._torch_ops).
 
 The first call of a shape checks every argument (TypeError / ValueError naming it) and
 builds a call plan (mla._plans); later calls of that shape allocate the outputs, write the
@@ -10,6 +11,7 @@ import ctypes
 import torch
 
 from . import _cabi as c
+from . import _kv_cache
 from . import _plans
 from . import _runtime
 from ._kv_cache import ROW_DIM, describe_cache, page_bytes
@@ -25,6 +27,7 @@ _I32 = (torch.int32,)
 DECODE_NAMES = ("q", "k_cache", "indices", "topk_length", "attn_sink", "extra_k_cache",
                 "extra_indices_in_kvcache", "extra_topk_length", "out")
 PREFILL_NAMES = ("q", "kv", "indices", "topk_length", "attn_sink")
+PREFILL_PAGED_NAMES = ("q", "k_cache", "indices", "topk_length", "attn_sink")
 
 _signature = _plans.signature
 _get_ident = _plans.get_ident
@@ -206,6 +209,71 @@ def _prefill_plan(tensors, softmax_scale):
     plan = _runtime_plan("mla_sparse_prefill", device, args, descs,
                          "mla_sparse_prefill_workspace_size")
     plan.shapes = (out_shape, stat_shape)
+    return plan
+
+
+# ---- prefill from a paged FP8 cache ------------------------------------------------------
+
+def sparse_prefill_paged(q, k_cache, indices, topk_length, attn_sink, softmax_scale,
+                         page_size=None):
+    """(out, max_logits, lse) of sparse prefill over a paged FP8 cache."""
+    tensors = (q, k_cache, indices, topk_length, attn_sink)
+    key = _plan_key("prefill_paged", q, tensors)
+    if key is not None:
+        # What else the cache's descriptor depends on: the page size of a 2-D V4.0 pool and
+        # the default flavour of a byte cache (mla.set_fp8_flavor).
+        key += (page_size, _kv_cache._default_flavor)
+    plan = _plans.lookup(key)
+    if plan is None or not plan.extents_hold(tensors):
+        plan = _plans.store(key, _prefill_paged_plan(tensors, softmax_scale, page_size))
+    out_shape, stat_shape = plan.shapes
+    device = plan.device
+    out = torch.empty(out_shape, dtype=torch.bfloat16, device=device)
+    max_logits = torch.empty(stat_shape, dtype=torch.float32, device=device)
+    lse = torch.empty(stat_shape, dtype=torch.float32, device=device)
+    plan.args.softmax_scale = softmax_scale
+    plan.run(tensors + (out, max_logits, lse))
+    return out, max_logits, lse
+
+
+def _prefill_paged_plan(tensors, softmax_scale, page_size):
+    q, k_cache, indices, topk_length, attn_sink = tensors
+    check_tensor("q", q, _BF16, 3, None)
+    device = check_device_type("q", q)
+    _check_cache_dtype("k_cache", k_cache)
+    check_tensor("k_cache", k_cache, None, None, device)
+    kv, fmt = describe_cache("k_cache", k_cache, page_size)
+    d_qk = ROW_DIM[fmt]
+    check_dim("q", q, 2, d_qk, f"d_qk of a {'V3.2' if d_qk == 576 else 'V4.0'} k_cache")
+    check_last_contiguous("q", q)
+    s_q, h_q = q.shape[0], q.shape[1]
+    check_tensor("indices", indices, _I32, None, device)
+    if indices.dim() not in (2, 3):
+        raise ValueError("indices: must be [s_q, topk] or [s_q, 1, topk], got shape "
+                         f"{tuple(indices.shape)}")
+    check_dim("indices", indices, 0, s_q, "s_q")
+    if indices.dim() == 3:
+        check_dim("indices", indices, 1, 1, "h_kv")
+    check_last_contiguous("indices", indices)
+    check_tensor("topk_length", topk_length, _I32, 1, device, optional_ok=True)
+    check_dim("topk_length", topk_length, 0, s_q, "s_q")
+    check_tensor("attn_sink", attn_sink, _F32, 1, device, optional_ok=True)
+    check_dim("attn_sink", attn_sink, 0, h_q, "h_q")
+
+    out_shape, stat_shape = (s_q, h_q, D_V), (s_q, h_q)
+    out = torch.empty(out_shape, dtype=torch.bfloat16, device=device)
+    stat = torch.empty(stat_shape, dtype=torch.float32, device=device)
+    descs = [describe(q), kv, describe(indices), _describe_opt(topk_length),
+             _describe_opt(attn_sink), describe(out), describe(stat), describe(stat)]
+    args = c.SparsePrefillPagedArgs()
+    args.q, args.kv, args.indices = _ptr(descs[0]), _ptr(kv), _ptr(descs[2])
+    args.topk_length, args.attn_sink = _ptr(descs[3]), _ptr(descs[4])
+    args.softmax_scale = softmax_scale
+    args.out, args.max_logits, args.lse = _ptr(descs[5]), _ptr(descs[6]), _ptr(descs[7])
+    plan = _runtime_plan("mla_sparse_prefill_paged", device, args, descs,
+                         "mla_sparse_prefill_paged_workspace_size")
+    plan.shapes = (out_shape, stat_shape)
+    plan.extent_checks = _cache_extent_checks(((1, k_cache, kv),))
     return plan
 
 

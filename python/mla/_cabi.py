@@ -109,6 +109,21 @@ class SparsePrefillArgs(ctypes.Structure):
     ]
 
 
+class SparsePrefillPagedArgs(ctypes.Structure):
+    _c_name = "mla_sparse_prefill_paged_args"
+    _fields_ = [
+        ("q", TensorPtr),
+        ("kv", KvCachePtr),
+        ("indices", TensorPtr),
+        ("topk_length", TensorPtr),
+        ("attn_sink", TensorPtr),
+        ("softmax_scale", ctypes.c_float),
+        ("out", TensorPtr),
+        ("max_logits", TensorPtr),
+        ("lse", TensorPtr),
+    ]
+
+
 class KvStoreArgs(ctypes.Structure):
     _c_name = "mla_kv_store_args"
     _fields_ = [("k", TensorPtr), ("slots", TensorPtr), ("kv", KvCachePtr)]
@@ -248,6 +263,7 @@ def _check_sizes():
         KvCache: 8 + 4 + 4 + 3 * 8,
         SparseDecodeArgs: 8 * 8 + 8 + 2 * 8,  # the float is padded to 8 before `out`
         SparsePrefillArgs: 5 * 8 + 8 + 3 * 8,
+        SparsePrefillPagedArgs: 5 * 8 + 8 + 3 * 8,
         KvStoreArgs: 3 * 8,
         KvGatherArgs: 3 * 8,
         BuildSwaTokenIdsArgs: 5 * 8 + 8 + 4 * 8,

@@ -85,7 +85,11 @@ _PROTOTYPES = {
         _STATUS, [_P, ctypes.POINTER(c.SparsePrefillArgs), _P, ctypes.c_size_t, _P]),
     "mla_kv_store": (_STATUS, [_P, ctypes.POINTER(c.KvStoreArgs), _P]),
     "mla_kv_gather": (_STATUS, [_P, ctypes.POINTER(c.KvGatherArgs), _P]),
-    # SPEC 5-7: absent from libmla builds older than these operations
+    # SPEC 4.1 and 5-7: absent from libmla builds older than these operations
+    "mla_sparse_prefill_paged_workspace_size": (
+        _STATUS, [_P, ctypes.POINTER(c.SparsePrefillPagedArgs), ctypes.POINTER(ctypes.c_size_t)]),
+    "mla_sparse_prefill_paged": (
+        _STATUS, [_P, ctypes.POINTER(c.SparsePrefillPagedArgs), _P, ctypes.c_size_t, _P]),
     "mla_combined_topk_width": (ctypes.c_int64, [ctypes.c_int64, ctypes.c_int64]),
     "mla_build_swa_token_ids": (_STATUS, [_P, ctypes.POINTER(c.BuildSwaTokenIdsArgs), _P]),
     "mla_combine_topk_swa_indices": (
@@ -109,7 +113,8 @@ _PROTOTYPES = {
 }
 # Operations added after the first release: a library without them still loads, and
 # calling one raises NotImplementedError naming the missing function.
-_OPTIONAL = {"mla_combined_topk_width", "mla_build_swa_token_ids",
+_OPTIONAL = {"mla_sparse_prefill_paged_workspace_size", "mla_sparse_prefill_paged",
+             "mla_combined_topk_width", "mla_build_swa_token_ids",
              "mla_combine_topk_swa_indices", "mla_indexer_logits_workspace_size",
              "mla_indexer_logits", "mla_indexer_paged_logits_workspace_size",
              "mla_indexer_paged_logits", "mla_indexer_topk_workspace_size", "mla_indexer_topk",

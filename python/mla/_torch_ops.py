@@ -1,5 +1,5 @@
 """libmla's attention as torch operations (torch.library): mla::sparse_decode,
-mla::sparse_decode_out and mla::sparse_prefill.
+mla::sparse_decode_out, mla::sparse_prefill and mla::sparse_prefill_paged.
 
 Registered operations are what torch.compile traces (a Python function calling ctypes would
 break the graph) and what engines wrap. Each has a CPU and a CUDA kernel (the CUDA key also
@@ -25,6 +25,9 @@ SCHEMAS = {
     "sparse_decode_out": f"sparse_decode_out({_DECODE_INPUTS}, Tensor(a!) out) -> Tensor",
     "sparse_prefill": "sparse_prefill(Tensor q, Tensor kv, Tensor indices, Tensor? topk_length, "
                       "Tensor? attn_sink, float softmax_scale) -> (Tensor, Tensor, Tensor)",
+    "sparse_prefill_paged": "sparse_prefill_paged(Tensor q, Tensor k_cache, Tensor indices, "
+                            "Tensor? topk_length, Tensor? attn_sink, float softmax_scale, "
+                            "int? page_size=None) -> (Tensor, Tensor, Tensor)",
 }
 
 
@@ -46,8 +49,13 @@ def _prefill(q, kv, indices, topk_length, attn_sink, softmax_scale):
     return _attention.sparse_prefill(q, kv, indices, topk_length, attn_sink, softmax_scale)
 
 
+def _prefill_paged(q, k_cache, indices, topk_length, attn_sink, softmax_scale, page_size=None):
+    return _attention.sparse_prefill_paged(q, k_cache, indices, topk_length, attn_sink,
+                                           softmax_scale, page_size)
+
+
 KERNELS = {"sparse_decode": _decode, "sparse_decode_out": _decode_out,
-           "sparse_prefill": _prefill}
+           "sparse_prefill": _prefill, "sparse_prefill_paged": _prefill_paged}
 
 
 # ---- fakes: output shapes from input shapes ----------------------------------------------
@@ -80,8 +88,13 @@ def _prefill_fake(q, kv, indices, topk_length, attn_sink, softmax_scale):
             q.new_empty((s_q, h_q), dtype=torch.float32))
 
 
+def _prefill_paged_fake(q, k_cache, indices, topk_length, attn_sink, softmax_scale,
+                       page_size=None):
+    return _prefill_fake(q, k_cache, indices, topk_length, attn_sink, softmax_scale)
+
+
 FAKES = {"sparse_decode": _decode_fake, "sparse_decode_out": _decode_out_fake,
-         "sparse_prefill": _prefill_fake}
+         "sparse_prefill": _prefill_fake, "sparse_prefill_paged": _prefill_paged_fake}
 
 
 # ---- registration ------------------------------------------------------------------------
@@ -117,3 +130,4 @@ _register()
 sparse_decode = torch.ops.mla.sparse_decode.default
 sparse_decode_out = torch.ops.mla.sparse_decode_out.default
 sparse_prefill = torch.ops.mla.sparse_prefill.default
+sparse_prefill_paged = torch.ops.mla.sparse_prefill_paged.default

@@ -2,8 +2,9 @@
 
 The names, arguments, shapes and return values are those of FlashMLA's flash_mla package
 (its interface since the V4.0 "MODEL1" cache, which still runs on Hopper):
-get_mla_metadata, flash_mla_with_kvcache and flash_mla_sparse_fwd. Differences an engine
-may notice:
+get_mla_metadata, flash_mla_with_kvcache and flash_mla_sparse_fwd; plus
+flash_mla_sparse_fwd_paged, libmla's sparse prefill straight from a paged FP8 cache (no
+FlashMLA counterpart). Differences an engine may notice:
   - any number of query heads works (no padding to 64 or 128);
   - any top-k width works (no multiple of 64), and an index that is out of range for its
     cache is skipped rather than read (FlashMLA only skips -1);
@@ -20,7 +21,7 @@ import torch
 from . import _attention, _eager, _torch_ops
 
 __all__ = ["FlashMLASchedMeta", "get_mla_metadata", "flash_mla_with_kvcache",
-           "flash_mla_sparse_fwd"]
+           "flash_mla_sparse_fwd", "flash_mla_sparse_fwd_paged"]
 
 _D_V = 512
 _Tensor = torch.Tensor
@@ -226,6 +227,44 @@ def flash_mla_sparse_fwd(
         return _attention.sparse_prefill(q, kv, indices, topk_length, attn_sink, scale)
     _optional_tensors(attn_sink=attn_sink, topk_length=topk_length)
     return _torch_ops.sparse_prefill(q, kv, indices, topk_length, attn_sink, scale)
+
+
+def flash_mla_sparse_fwd_paged(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    indices: torch.Tensor,
+    sm_scale: Optional[float],
+    d_v: int = 512,
+    attn_sink: Optional[torch.Tensor] = None,
+    topk_length: Optional[torch.Tensor] = None,
+    *,
+    page_size: Optional[int] = None,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sparse prefill straight from a paged FP8 cache (SPEC 4.1), through the torch operation
+    mla::sparse_prefill_paged: flash_mla_sparse_fwd with the keys dequantized from the cache
+    as mla.dequantize_k_cache_paged gives them, without the bf16 copy of the cache.
+
+    q: bf16 [s_q, h_q, d_qk], d_qk 576 (V3.2 cache) or 512 (V4.0 cache).
+    k_cache: a V3.2 or V4.0 cache as flash_mla_with_kvcache takes it ([num_blocks,
+        page_block_size, 1, 656 or 584], see mla._kv_cache), or sglang's V4.0 pool
+        [num_pages, page_bytes] with page_size.
+    indices: int32 [s_q, topk] or [s_q, 1, topk] slots (page * page_size + offset) of k_cache,
+        e.g. mla.combine_topk_swa_indices' rows; a slot < 0 or beyond the cache is skipped.
+    attn_sink: fp32 [h_q] or None; topk_length: int32 [s_q] or None (e.g. the combined
+        lengths). sm_scale None: d_qk^-0.5.
+    Returns (out bf16 [s_q, h_q, 512], max_logits fp32 [s_q, h_q], lse fp32 [s_q, h_q]); the
+    same values as dequantize_k_cache_paged of every slot followed by flash_mla_sparse_fwd.
+    """
+    if d_v != _D_V:
+        _not_served(f"d_v = {d_v}; sparse prefill has d_v = 512")
+    _require_tensors(q=q, k_cache=k_cache, indices=indices)
+    scale = _scale(sm_scale, q)
+    if _eager.plain(q):
+        return _attention.sparse_prefill_paged(q, k_cache, indices, topk_length, attn_sink, scale,
+                                               page_size)
+    _optional_tensors(attn_sink=attn_sink, topk_length=topk_length)
+    return _torch_ops.sparse_prefill_paged(q, k_cache, indices, topk_length, attn_sink, scale,
+                                           page_size)
 
 
 def _scale(given, q):

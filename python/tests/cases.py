@@ -184,3 +184,49 @@ def _prefill_reference(c, dev):
     keys = c["kv"][:, 0].double()[torch.where(ok, idx, 0)]
     sink = None if c["attn_sink"] is None else c["attn_sink"].to(dev)
     return ref.attention(c["q"].double().to(dev), keys.to(dev), ok.to(dev), c["sm_scale"], sink)
+
+
+# ---- sparse prefill from a paged cache (SPEC 4.1) ---------------------------------------
+
+def prefill_paged_case(version, s_q, h_q, topk, gen, page_size=64, num_pages=None,
+                       lengths=False, sink=False, flavor="e4m3fn", flat_indices=True):
+    """Inputs of one paged sparse prefill call (CPU tensors) and their float64 reference:
+    indices [s_q, topk] (or [s_q, 1, topk]) into a cache whose unused slots hold NaN."""
+    d = 576 if version == "v32" else 512
+    num_pages = num_pages or max(2, -(-2 * topk // page_size))
+    n_slots = page_size * num_pages
+    used = torch.randperm(n_slots, generator=gen)[:max(1, n_slots * 3 // 4)].tolist()
+    cache, _, stride = make_cache(version, page_size, num_pages, used, gen, flavor)
+    topk_length = torch.randint(0, topk + 1, (s_q,), generator=gen).int() if lengths else None
+    if lengths:
+        topk_length[0] = 0
+    idx = _indices(s_q, 1, topk, used, n_slots, gen, topk_length)  # [s_q, 1, topk]
+    if not lengths:
+        idx[0] = -1  # a row with no valid key
+    c = dict(q=make_q((s_q, h_q, d), gen), k_cache=cache,
+             indices=idx[:, 0].contiguous() if flat_indices else idx, topk_length=topk_length,
+             attn_sink=None, sm_scale=d ** -0.5, page_size=page_size, page_stride=stride,
+             flavor=flavor)
+    if sink:
+        s = torch.randn(h_q, generator=gen)
+        s[0] = float("inf")
+        if h_q > 1:
+            s[-1] = -float("inf")
+        c["attn_sink"] = s
+    c["reference"] = lambda dev="cpu": _prefill_paged_reference(c, version, flavor, dev)
+    return c
+
+
+def _prefill_paged_reference(c, version, flavor, dev):
+    idx = c["indices"].reshape(c["indices"].shape[0], -1).long()
+    s_q, topk = idx.shape
+    cache, page = c["k_cache"], c["page_size"]
+    n_slots = cache.shape[0] * page
+    rows = ref.read_cache(cache_bytes(cache).to(dev), version, page, c["page_stride"],
+                          idx.reshape(-1), flavor)
+    ok = (idx >= 0) & (idx < n_slots)
+    if c["topk_length"] is not None:
+        ok &= torch.arange(topk).view(1, -1) < c["topk_length"].view(-1, 1).long()
+    sink = None if c["attn_sink"] is None else c["attn_sink"].to(dev)
+    return ref.attention(c["q"].double().to(dev), rows.reshape(s_q, topk, -1), ok.to(dev),
+                         c["sm_scale"], sink)

@@ -1,5 +1,5 @@
 """The attention as torch operations (mla::sparse_decode, mla::sparse_decode_out,
-mla::sparse_prefill): torch.compile(fullgraph=True) traces through the FlashMLA wrappers and
+mla::sparse_prefill, mla::sparse_prefill_paged): torch.compile(fullgraph=True) traces through the FlashMLA wrappers and
 matches eager, fake tensors get the right shapes, CUDA graphs capture a decode step, and the
 per-shape call plans stay correct when workspace, threads or storage change."""
 import threading
@@ -10,7 +10,7 @@ import torch
 import mla
 import mla.flash_mla as flash_mla
 import reference as ref
-from cases import cache_to, decode_case, prefill_case
+from cases import cache_to, decode_case, prefill_case, prefill_paged_case
 from mla import _plans
 
 HAS_FAKE = hasattr(torch.library, "register_fake") or hasattr(torch.library, "impl_abstract")
@@ -44,7 +44,7 @@ def _decode(t, schedule=None, out=None):
 
 
 def test_operations_are_registered():
-    for name in ("sparse_decode", "sparse_decode_out", "sparse_prefill"):
+    for name in ("sparse_decode", "sparse_decode_out", "sparse_prefill", "sparse_prefill_paged"):
         assert hasattr(torch.ops.mla, name), name
 
 
@@ -107,6 +107,31 @@ def test_fake_tensors_get_the_output_shapes(gen):
     assert out.shape == (2, 2, 8, 512) and out.dtype == torch.bfloat16
     assert lse.shape == (2, 8, 2) and lse.dtype == torch.float32
     assert p_out.shape == (5, 4, 512) and p_max.shape == p_lse.shape == (5, 4)
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        g_out, g_max, g_lse = flash_mla.flash_mla_sparse_fwd_paged(
+            torch.empty(5, 4, 512, dtype=torch.bfloat16),
+            torch.empty(3, 64, 1, 584, dtype=torch.uint8), torch.empty(5, 7, dtype=torch.int32),
+            0.1)
+    assert g_out.shape == (5, 4, 512) and g_out.dtype == torch.bfloat16
+    assert g_max.shape == g_lse.shape == (5, 4) and g_lse.dtype == torch.float32
+
+
+@needs_compile
+def test_compiled_paged_prefill_matches_eager(device, gen):
+    _reset_dynamo()
+    c = prefill_paged_case("v40", s_q=4, h_q=8, topk=40, gen=gen, lengths=True, sink=True)
+    args = [c["q"].to(device), cache_to(c["k_cache"], device), c["indices"].to(device),
+            c["sm_scale"]]
+    kw = dict(attn_sink=c["attn_sink"].to(device), topk_length=c["topk_length"].to(device))
+
+    def step(q):
+        out, max_logits, lse = flash_mla.flash_mla_sparse_fwd_paged(q, *args[1:], **kw)
+        return out.float() * 2, max_logits, lse
+
+    got = torch.compile(step, fullgraph=True)(args[0])
+    want = step(args[0])
+    for g, w in zip(got, want):
+        assert torch.equal(g, w)
 
 
 def test_cuda_graph_captures_decode(gen):

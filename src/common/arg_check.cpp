@@ -106,6 +106,13 @@ TensorCheck& TensorCheck::ndim(int n) {
   return *this;
 }
 
+TensorCheck& TensorCheck::ndim(int a, int b) {
+  if (ok() && present() && t_->ndim != a && t_->ndim != b)
+    fail_with(MLA_STATUS_INVALID_ARGUMENT, "must have %d or %d dimensions, got %d", a, b,
+              int(t_->ndim));
+  return *this;
+}
+
 TensorCheck& TensorCheck::dim(int i, int64_t want, const char* what) {
   if (ok() && present() && t_->shape[i] != want)
     fail_with(MLA_STATUS_INVALID_ARGUMENT, "shape[%d] (%s) must be %lld, got %lld", i, what,

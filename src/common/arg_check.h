@@ -23,6 +23,8 @@ class TensorCheck {
   TensorCheck& dtype(DType want);
   TensorCheck& dtype(DType a, DType b);
   TensorCheck& ndim(int n);
+  TensorCheck& ndim(int a, int b);  // either
+  int dims() const { return t_ ? int(t_->ndim) : 0; }
   TensorCheck& dim(int i, int64_t want, const char* what);
   TensorCheck& dim_at_least(int i, int64_t min, const char* what);
   // The last dimension has unit stride (a dimension of size 1 may have any stride).

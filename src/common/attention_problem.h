@@ -128,6 +128,14 @@ MLA_HD MLA_FORCEINLINE int64_t prefill_key(const SparsePrefillProblem& p, int64_
   return r >= 0 && r < p.s_kv ? r : -1;
 }
 
+// Key j of paged prefill row t: a slot of the cache, or -1.
+MLA_HD MLA_FORCEINLINE int64_t prefill_paged_key(const SparsePrefillPagedProblem& p, int64_t t,
+                                                 int64_t j) {
+  if (j >= clamp_length(p.topk_len, p.topk_len_s, t, p.topk)) return -1;
+  const int64_t slot = p.idx[t * p.idx_s + j];
+  return p.kv.valid_slot(slot) ? slot : -1;
+}
+
 // The sink's factor on the output: 1 / (1 + exp(sink - lse)); 1 without a sink.
 MLA_HD MLA_FORCEINLINE float sink_factor(const float* sink, int64_t stride, int64_t h, float lse) {
   if (sink == nullptr) return 1.0f;

@@ -128,4 +128,57 @@ mla_status validate(const mla_sparse_prefill_args* a, SparsePrefillProblem* p) {
   return MLA_STATUS_SUCCESS;
 }
 
+mla_status validate(const mla_sparse_prefill_paged_args* a, SparsePrefillPagedProblem* p) {
+  if (a == nullptr) return fail(MLA_STATUS_INVALID_ARGUMENT, "args: is NULL");
+  MLA_TRY(check_kv_cache("kv", a->kv, &p->kv));
+  const int64_t d_qk = kv_row_dim(p->kv.format);
+
+  TensorCheck q("q", a->q);
+  q.dtype(DType::Bf16).ndim(3).dim_at_least(1, 1, "h_q");
+  q.dim(2, d_qk, d_qk == 576 ? "d_qk of a V32 cache" : "d_qk of a V40 cache").unit_last_stride();
+  MLA_TRY(q.status());
+  const int64_t s_q = q.size(0), h_q = q.size(1);
+
+  // [s_q, topk], or flash_mla_sparse_fwd's [s_q, 1, topk].
+  TensorCheck idx("indices", a->indices);
+  idx.dtype(DType::I32).ndim(2, 3);
+  const int last = idx.dims() - 1;
+  if (last == 2) idx.dim(1, 1, "h_kv");
+  idx.dim(0, s_q, "s_q").dim_at_least(last, 1, "topk").unit_last_stride();
+  TensorCheck len("topk_length", a->topk_length, true);
+  len.dtype(DType::I32).ndim(1).dim(0, s_q, "s_q");
+  TensorCheck sink("attn_sink", a->attn_sink, true);
+  sink.dtype(DType::F32).ndim(1).dim(0, h_q, "h_q");
+  TensorCheck out("out", a->out);
+  out.dtype(DType::Bf16).ndim(3).dim(0, s_q, "s_q").dim(1, h_q, "h_q").dim(2, kDv, "d_v");
+  out.unit_last_stride();
+  TensorCheck ml("max_logits", a->max_logits);
+  ml.dtype(DType::F32).ndim(2).dim(0, s_q, "s_q").dim(1, h_q, "h_q").unit_last_stride();
+  TensorCheck lse("lse", a->lse);
+  lse.dtype(DType::F32).ndim(2).dim(0, s_q, "s_q").dim(1, h_q, "h_q").unit_last_stride();
+  MLA_TRY(first_error(
+      {idx.status(), len.status(), sink.status(), out.status(), ml.status(), lse.status()}));
+  MLA_TRY(resolve_softmax_scale(a->softmax_scale, d_qk, &p->scale));
+
+  p->s_q = s_q;
+  p->h_q = h_q;
+  p->d_qk = d_qk;
+  p->topk = idx.size(last);
+  p->q = q.data<const bf16_bits>();
+  p->q_ss = q.stride(0), p->q_sh = q.stride(1);
+  p->idx = idx.data<const int32_t>();
+  p->idx_s = idx.stride(0);
+  p->topk_len = len.data<const int32_t>();
+  p->topk_len_s = len.stride(0);
+  p->sink = sink.data<const float>();
+  p->sink_s = sink.stride(0);
+  p->out = out.data<bf16_bits>();
+  p->out_ss = out.stride(0), p->out_sh = out.stride(1);
+  p->max_logits = ml.data<float>();
+  p->ml_ss = ml.stride(0), p->ml_sh = ml.stride(1);
+  p->lse = lse.data<float>();
+  p->lse_ss = lse.stride(0), p->lse_sh = lse.stride(1);
+  return MLA_STATUS_SUCCESS;
+}
+
 }  // namespace mla

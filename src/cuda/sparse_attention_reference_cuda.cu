@@ -1,2 +1,2 @@
-// Instantiates the device reference of sparse decode and prefill for CUDA.
+// Instantiates the device reference of sparse decode and prefill (bf16 and paged) for CUDA.
 #include "device/sparse_attention_reference.h"

@@ -162,6 +162,28 @@ TEST(ViewRules, SparsePrefill) {
                        with_workspace<A>(mla_sparse_prefill_workspace_size, mla_sparse_prefill));
 }
 
+TEST(ViewRules, SparsePrefillPaged) {
+  Rng rng(fresh_seed());
+  for (bool flat : {false, true}) {
+    PagedPrefillSpec s;
+    s.s_q = 3, s.h_q = 4, s.topk = 16, s.page_size = 8, s.sink = true, s.lengths = true;
+    s.flat_indices = flat;
+    auto c = make_paged_prefill_case(s, rng);
+    using A = mla_sparse_prefill_paged_args;
+    expect_view_rules<A>(
+        c->args(),
+        {{&A::q, "q"},
+         {&A::indices, "indices"},
+         {&A::topk_length, "topk_length"},
+         {&A::attn_sink, "attn_sink"},
+         {&A::out, "out"},
+         {&A::max_logits, "max_logits"},
+         {&A::lse, "lse"}},
+        {&c->out.bytes, &c->max_logits.bytes, &c->lse.bytes},
+        with_workspace<A>(mla_sparse_prefill_paged_workspace_size, mla_sparse_prefill_paged));
+  }
+}
+
 TEST(ViewRules, KvStoreAndGather) {
   Rng rng(fresh_seed());
   for (bool wide : {false, true}) {

@@ -280,13 +280,18 @@ std::unique_ptr<PrefillCase> make_prefill_case(const PrefillSpec& sp, Rng& rng) 
   return c;
 }
 
-::testing::AssertionResult check_prefill(const PrefillCase& c, const Tensor& out,
-                                         const Tensor& max_logits, const Tensor& lse) {
-  const PrefillSpec& sp = c.spec;
+namespace {
+
+// out, max_logits and lse of prefill rows [s_q, h_q] against their float64 results, then the
+// outputs' gaps.
+::testing::AssertionResult check_prefill_rows(int64_t s_q, int64_t h_q,
+                                              const std::vector<AttnRowResult>& ref,
+                                              const Tensor& out, const Tensor& max_logits,
+                                              const Tensor& lse) {
   Checker co("out", kPrefillOut), cm("max_logits", kPrefillStat), cl("lse", kPrefillStat);
-  for (int64_t t = 0; t < sp.s_q; ++t)
-    for (int64_t h = 0; h < sp.h_q; ++h) {
-      const AttnRowResult& r = c.expect(t, h);
+  for (int64_t t = 0; t < s_q; ++t)
+    for (int64_t h = 0; h < h_q; ++h) {
+      const AttnRowResult& r = ref[size_t(t * h_q + h)];
       auto where = [&] { return "[" + std::to_string(t) + "," + std::to_string(h) + "]"; };
       for (int64_t x = 0; x < 512; ++x)
         co.add(bf16_value(out.at<uint16_t>({t, h, x})), r.out[size_t(x)],
@@ -299,6 +304,131 @@ std::unique_ptr<PrefillCase> make_prefill_case(const PrefillSpec& sp, Rng& rng) 
   if (!gaps_poisoned(out) || !gaps_poisoned(max_logits) || !gaps_poisoned(lse))
     return ::testing::AssertionFailure() << "a gap of an output was written";
   return ::testing::AssertionSuccess();
+}
+
+}  // namespace
+
+::testing::AssertionResult check_prefill(const PrefillCase& c, const Tensor& out,
+                                         const Tensor& max_logits, const Tensor& lse) {
+  return check_prefill_rows(c.spec.s_q, c.spec.h_q, c.ref, out, max_logits, lse);
+}
+
+// ---- prefill from a paged cache ----
+
+std::string PagedPrefillSpec::name() const {
+  std::ostringstream s;
+  s << (format == MLA_KV_FORMAT_V32 ? "V32" : "V40") << (fnuz ? "_fnuz" : "_fn") << "_sq" << s_q
+    << "_h" << h_q << "_topk" << topk << "_P" << page_size;
+  if (sink) s << "_sink";
+  if (lengths) s << "_len";
+  if (strided) s << "_strided";
+  if (default_scale) s << "_defscale";
+  if (flat_indices) s << "_flatidx";
+  if (empty_row) s << "_emptyrow";
+  return s.str();
+}
+
+mla_tensor PagedPrefillCase::indices_3d() const {
+  mla_tensor t = idx.desc;
+  if (spec.flat_indices) {
+    t.ndim = 3;
+    t.shape[2] = t.shape[1], t.strides[2] = t.strides[1];
+    t.shape[1] = 1, t.strides[1] = t.shape[2];
+  }
+  return t;
+}
+
+mla_sparse_prefill_paged_args PagedPrefillCase::args() {
+  mla_sparse_prefill_paged_args a;
+  std::memset(&a, 0, sizeof(a));
+  a.q = q.ptr();
+  a.kv = &kv->desc;
+  a.indices = idx.ptr();
+  a.topk_length = spec.lengths ? len.ptr() : nullptr;
+  a.attn_sink = spec.sink ? sink.ptr() : nullptr;
+  a.softmax_scale = spec.default_scale ? 0.0f : scale;
+  a.out = out.ptr();
+  a.max_logits = max_logits.ptr();
+  a.lse = lse.ptr();
+  return a;
+}
+
+std::unique_ptr<PagedPrefillCase> make_paged_prefill_case(
+    const PagedPrefillSpec& sp, Rng& rng, const std::function<void(PagedPrefillCase&)>& edit) {
+  auto c = std::make_unique<PagedPrefillCase>();
+  c->spec = sp;
+  const int64_t d = sp.format == MLA_KV_FORMAT_V32 ? 576 : 512;
+  const int64_t pad = sp.strided ? 1 : 0;
+  // A bit more than the keys need, so that unused (NaN) slots are everywhere.
+  const int64_t pages =
+      std::max<int64_t>(1, (sp.topk * 3 / 2 + 8 + sp.page_size - 1) / sp.page_size);
+  c->kv = std::make_unique<Cache>(sp.format, sp.fnuz, sp.page_size, pages, sp.strided ? 64 : 0);
+  const int64_t slots = c->kv->slots();
+
+  c->q = Tensor(dt_bf16(), {sp.s_q, sp.h_q, d}, {pad, 3 * pad, 8 * pad});
+  for (int64_t t = 0; t < sp.s_q; ++t)
+    for (int64_t h = 0; h < sp.h_q; ++h)
+      for (int64_t x = 0; x < d; ++x) c->q.at<uint16_t>({t, h, x}) = random_query_value(rng);
+  c->idx = sp.flat_indices ? Tensor(dt_i32(), {sp.s_q, sp.topk}, {0, 5 * pad})
+                           : Tensor(dt_i32(), {sp.s_q, 1, sp.topk}, {pad, 0, 5 * pad});
+  for (int64_t t = 0; t < sp.s_q; ++t)
+    for (int64_t j = 0; j < sp.topk; ++j) {
+      const bool empty = sp.empty_row && t == 0;
+      c->index(t, j) =
+          empty ? (j % 2 ? -1 : int32_t(slots + j)) : random_index(rng, slots, sp.invalid_rate);
+    }
+  if (sp.lengths) {
+    c->len = lengths_tensor(rng, sp.s_q, sp.topk, sp.strided);
+    for (size_t i = 0; i < sp.fixed_len.size(); ++i)
+      c->len.at<int32_t>({int64_t(i)}) = sp.fixed_len[i];
+  }
+  if (sp.sink) {
+    c->sink = sp.strided ? strided_vector(dt_f32(), sp.h_q, 2) : Tensor(dt_f32(), {sp.h_q});
+    for (int64_t h = 0; h < sp.h_q; ++h) c->sink.at<float>({h}) = float(sink_value(rng));
+  }
+  c->scale = sp.format == MLA_KV_FORMAT_V32 ? 0.13523f : float(1.0 / std::sqrt(512.0));
+  c->out = Tensor(dt_bf16(), {sp.s_q, sp.h_q, 512}, {pad, 3 * pad, 16 * pad});
+  c->max_logits = Tensor(dt_f32(), {sp.s_q, sp.h_q}, {pad, 2 * pad});
+  c->lse = Tensor(dt_f32(), {sp.s_q, sp.h_q}, {pad, 3 * pad});
+  poison(c->out);
+  poison(c->max_logits);
+  poison(c->lse);
+  if (edit) edit(*c);
+
+  // Quantized random rows at the slots the counted indices reach; the reference reads them
+  // back dequantized from the cache bytes.
+  const double scale = sp.default_scale ? 1.0 / std::sqrt(double(d)) : double(c->scale);
+  std::map<int64_t, std::vector<double>> rows;
+  for (int64_t t = 0; t < sp.s_q; ++t) {
+    std::vector<const std::vector<double>*> keys;
+    const int64_t n =
+        sp.lengths ? std::max<int64_t>(0, std::min<int64_t>(sp.topk, c->len.at<int32_t>({t})))
+                   : sp.topk;
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t slot = c->index(t, j);
+      if (slot < 0 || slot >= slots) continue;
+      auto it = rows.find(slot);
+      if (it == rows.end()) {
+        std::vector<uint16_t> row(static_cast<size_t>(d));
+        for (auto& v : row) v = random_key_value(rng);
+        c->kv->put(slot, row.data());
+        it = rows.emplace(slot, c->kv->get(slot)).first;
+      }
+      keys.push_back(&it->second);
+    }
+    for (int64_t h = 0; h < sp.h_q; ++h) {
+      std::vector<double> q(static_cast<size_t>(d));
+      for (int64_t x = 0; x < d; ++x) q[size_t(x)] = bf16_value(c->q.at<uint16_t>({t, h, x}));
+      const double sink = sp.sink ? double(c->sink.at<float>({h})) : kNaN;
+      c->ref.push_back(attention_row(keys, q, scale, sink));
+    }
+  }
+  return c;
+}
+
+::testing::AssertionResult check_paged_prefill(const PagedPrefillCase& c, const Tensor& out,
+                                               const Tensor& max_logits, const Tensor& lse) {
+  return check_prefill_rows(c.spec.s_q, c.spec.h_q, c.ref, out, max_logits, lse);
 }
 
 }  // namespace mlatest

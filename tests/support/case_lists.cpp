@@ -54,4 +54,29 @@ std::vector<PrefillSpec> prefill_sweep() {
   return out;
 }
 
+std::vector<PagedPrefillSpec> paged_prefill_sweep() {
+  const int64_t heads[] = {1, 3, 16, 64, 128};
+  const int64_t topks[] = {1, 7, 100, 384, 2048};
+  const int64_t pages[] = {1, 2, 53, 64, 256};
+  std::vector<PagedPrefillSpec> out;
+  for (int k = 0; k < 24; ++k) {
+    PagedPrefillSpec s;
+    s.format = (k % 2 == 0) ? MLA_KV_FORMAT_V32 : MLA_KV_FORMAT_V40;
+    s.fnuz = (k / 2) % 2 == 1;
+    s.h_q = heads[k % 5];
+    s.topk = topks[(k / 3) % 5];
+    s.page_size = pages[(k / 2) % 5];
+    s.sink = k % 4 >= 2;
+    s.lengths = (k / 3) % 2 == 1;
+    s.strided = k % 5 == 2;
+    s.default_scale = k % 7 == 4;
+    s.flat_indices = k % 3 == 1;
+    s.empty_row = k % 6 == 1;
+    s.s_q = 5;
+    while (s.s_q > 1 && s.s_q * s.h_q * s.topk > 64 * 2048) --s.s_q;
+    out.push_back(s);
+  }
+  return out;
+}
+
 }  // namespace mlatest

@@ -10,5 +10,6 @@ namespace mlatest {
 
 std::vector<DecodeSpec> decode_sweep();
 std::vector<PrefillSpec> prefill_sweep();
+std::vector<PagedPrefillSpec> paged_prefill_sweep();
 
 }  // namespace mlatest

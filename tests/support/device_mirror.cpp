@@ -56,4 +56,12 @@ mla_status gpu_prefill(mla_context ctx, const mla_sparse_prefill_args& a) {
   return mla_sparse_prefill(ctx, &a, ws.get(), bytes, nullptr);
 }
 
+mla_status gpu_prefill_paged(mla_context ctx, const mla_sparse_prefill_paged_args& a) {
+  size_t bytes = 0;
+  const mla_status s = mla_sparse_prefill_paged_workspace_size(ctx, &a, &bytes);
+  if (s != MLA_STATUS_SUCCESS) return s;
+  DeviceBuffer ws(ctx, bytes);
+  return mla_sparse_prefill_paged(ctx, &a, ws.get(), bytes, nullptr);
+}
+
 }  // namespace mlatest

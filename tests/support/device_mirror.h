@@ -56,9 +56,10 @@ struct DeviceCache {
   mla_kv_cache desc;
 };
 
-// Runs a decode on a GPU context with the workspace the size query asks for.
+// Run an operation on a GPU context with the workspace the size query asks for.
 mla_status gpu_decode(mla_context ctx, const mla_sparse_decode_args& a);
 mla_status gpu_prefill(mla_context ctx, const mla_sparse_prefill_args& a);
+mla_status gpu_prefill_paged(mla_context ctx, const mla_sparse_prefill_paged_args& a);
 
 }  // namespace mlatest
 

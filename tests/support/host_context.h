@@ -30,6 +30,13 @@ class HostContext {
     Bytes ws(bytes);
     return mla_sparse_prefill(ctx_, &a, ws.data(), bytes, nullptr);
   }
+  mla_status prefill_paged(const mla_sparse_prefill_paged_args& a) {
+    size_t bytes = 0;
+    const mla_status s = mla_sparse_prefill_paged_workspace_size(ctx_, &a, &bytes);
+    if (s != MLA_STATUS_SUCCESS) return s;
+    Bytes ws(bytes);
+    return mla_sparse_prefill_paged(ctx_, &a, ws.data(), bytes, nullptr);
+  }
 
  private:
   mla_context ctx_ = nullptr;

@@ -13,6 +13,7 @@ namespace mla::gpu {
 // Device reference: simple kernels for any shape.
 mla_status reference_sparse_decode(const SparseDecodeProblem& p, mla_stream stream);
 mla_status reference_sparse_prefill(const SparsePrefillProblem& p, mla_stream stream);
+mla_status reference_sparse_prefill_paged(const SparsePrefillPagedProblem& p, mla_stream stream);
 mla_status reference_kv_store(const KvStoreProblem& p, mla_stream stream);
 mla_status reference_kv_gather(const KvGatherProblem& p, mla_stream stream);
 

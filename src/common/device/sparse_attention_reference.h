@@ -1,4 +1,5 @@
-// Device reference of sparse attention (SPEC 3 and 4), one kernel for decode and prefill.
+// Device reference of sparse attention (SPEC 3 and 4), one kernel for decode and both prefills
+// (bf16 rows, paged FP8 cache).
 // A block takes one query row and up to kHeads heads; keys come in chunks of kChunk, are
 // dequantized once into shared memory for all the block's heads, and fold into an online
 // softmax in a fixed order (so results are deterministic and batch-invariant). Simple rather
@@ -80,6 +81,38 @@ struct PrefillKeys {
     return p.out + row * p.out_ss + h * p.out_sh;
   }
   MLA_DEVICE float* lse(int64_t row, int64_t h) const { return p.lse + row * p.lse_ss + h * p.lse_sh; }
+  MLA_DEVICE float* max_logit(int64_t row, int64_t h) const {
+    return p.max_logits + row * p.ml_ss + h * p.ml_sh;
+  }
+};
+
+// Paged prefill: the keys of a prefill row are cache slots, dequantized element by element as
+// mla_kv_gather does, so the kernel computes the bits of gathering then PrefillKeys.
+struct PrefillPagedKeys {
+  SparsePrefillPagedProblem p;
+
+  MLA_DEVICE int64_t rows() const { return p.rows(); }
+  MLA_DEVICE int64_t keys() const { return p.keys(); }
+  MLA_DEVICE KeyLoc locate(int64_t row, int64_t j) const {
+    const int64_t slot = prefill_paged_key(p, row, j);
+    if (slot < 0) return {nullptr, nullptr, -1};
+    const KvCacheView& kv = p.kv;
+    if (kv.format == KvFormat::V32) return {kv.data + v32::token_offset(kv, slot), nullptr, 0};
+    return {kv.data + v40::row_offset(kv, slot), kv.data + v40::scale_offset(kv, slot), 0};
+  }
+  MLA_DEVICE bf16_bits element(const KeyLoc& k, int c) const {
+    return p.kv.format == KvFormat::V32 ? v32::dequant_element(k.row, c, p.kv.fp8)
+                                        : v40::dequant_element(k.row, k.scales, c, p.kv.fp8);
+  }
+  MLA_DEVICE const bf16_bits* q(int64_t row, int64_t h) const {
+    return p.q + row * p.q_ss + h * p.q_sh;
+  }
+  MLA_DEVICE bf16_bits* out(int64_t row, int64_t h) const {
+    return p.out + row * p.out_ss + h * p.out_sh;
+  }
+  MLA_DEVICE float* lse(int64_t row, int64_t h) const {
+    return p.lse + row * p.lse_ss + h * p.lse_sh;
+  }
   MLA_DEVICE float* max_logit(int64_t row, int64_t h) const {
     return p.max_logits + row * p.ml_ss + h * p.ml_sh;
   }
@@ -213,6 +246,11 @@ mla_status reference_sparse_decode(const SparseDecodeProblem& p, mla_stream stre
 mla_status reference_sparse_prefill(const SparsePrefillProblem& p, mla_stream stream) {
   return launch_sparse_attention_reference(PrefillKeys{p}, p.rows(), p.h_q, int(p.d_qk), p.scale,
                                            p.sink, p.sink_s, stream);
+}
+
+mla_status reference_sparse_prefill_paged(const SparsePrefillPagedProblem& p, mla_stream stream) {
+  return launch_sparse_attention_reference(PrefillPagedKeys{p}, p.rows(), p.h_q, int(p.d_qk),
+                                           p.scale, p.sink, p.sink_s, stream);
 }
 
 }  // namespace mla::gpu

@@ -12,6 +12,8 @@ namespace mla::host {
 size_t sparse_attention_workspace(int threads);
 mla_status sparse_decode(const SparseDecodeProblem& p, void* ws, int threads);
 mla_status sparse_prefill(const SparsePrefillProblem& p, void* ws, int threads);
+// Scratch: sparse_attention_workspace(threads), as the other two.
+mla_status sparse_prefill_paged(const SparsePrefillPagedProblem& p, void* ws, int threads);
 mla_status kv_store(const KvStoreProblem& p, int threads);
 mla_status kv_gather(const KvGatherProblem& p, int threads);
 

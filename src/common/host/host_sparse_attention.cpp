@@ -1,5 +1,7 @@
 // Host sparse attention (SPEC 3 and 4): keys dequantized chunk by chunk, fp32 dot products and
-// an online softmax per chunk. Decode and prefill differ only in where a key row comes from.
+// an online softmax per chunk. Decode and both prefills differ only in where a key row comes
+// from; the paged prefill's rows are the bf16 values mla_kv_gather gives, so it computes the
+// same bits as gathering the cache and running sparse_prefill.
 #include <cmath>
 #include <limits>
 
@@ -149,6 +151,31 @@ mla_status sparse_prefill(const SparsePrefillProblem& p, void* ws, int threads) 
     auto q = [&](int64_t h) { return p.q + t * p.q_ss + h * p.q_sh; };
     const RowOut o{p.out + t * p.out_ss, p.out_sh,    p.lse + t * p.lse_ss, p.lse_sh,
                    p.max_logits + t * p.ml_ss, p.ml_sh, p.sink,               p.sink_s};
+    attend(scratch_of(ws, worker), p.keys(), int(p.d_qk), p.scale, h0, nh, load, q, o);
+  });
+  return MLA_STATUS_SUCCESS;
+}
+
+mla_status sparse_prefill_paged(const SparsePrefillPagedProblem& p, void* ws, int threads) {
+  const int64_t head_blocks = ceil_div(p.h_q, kHeadBlock);
+  parallel_for(p.rows() * head_blocks, threads, [&](int64_t task, int worker) {
+    const int64_t t = task / head_blocks, h0 = (task % head_blocks) * kHeadBlock;
+    const int nh = int(std::min<int64_t>(kHeadBlock, p.h_q - h0));
+    auto load = [&](int64_t j, float* dst) {
+      const int64_t slot = prefill_paged_key(p, t, j);
+      if (slot < 0) return false;
+      dequant_key(p.kv, slot, dst);
+      return true;
+    };
+    auto q = [&](int64_t h) { return p.q + t * p.q_ss + h * p.q_sh; };
+    const RowOut o{p.out + t * p.out_ss,
+                   p.out_sh,
+                   p.lse + t * p.lse_ss,
+                   p.lse_sh,
+                   p.max_logits + t * p.ml_ss,
+                   p.ml_sh,
+                   p.sink,
+                   p.sink_s};
     attend(scratch_of(ws, worker), p.keys(), int(p.d_qk), p.scale, h0, nh, load, q, o);
   });
   return MLA_STATUS_SUCCESS;
