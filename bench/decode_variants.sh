@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/decode_variants.sh NAME=NARROW/WIDE ...: builds libmla and mla_bench once per variant of
-# the CUDA decode CTA shapes (src/cuda/attention/sparse_decode_cuda.cu: row tiles, key groups,
+# the CUDA decode CTA shapes (src/cuda/attention/attention_shapes_cuda.h: row tiles, key groups,
 # dimension groups, keys per block, CTAs per SM), for both cache formats at once, and times the
 # decode shapes with each, for bench/RESULTS.md. Example:
 #   bench/decode_variants.sh base=1,2,4,32,2/4,2,1,32,1

@@ -1,6 +1,6 @@
 // The CTA shapes of the shared attention kernels on NVIDIA (mma.sync tile, sm_80 and later),
 // and which of them a device's shared memory admits. Decode and prefill instantiate them in
-// their own translation units (sparse_decode_cuda.cu, sparse_prefill_cuda.cu).
+// one translation unit (sparse_attention_cuda.cu).
 //   decode, 16 heads (TP8 head counts, memory-bound): 8 warps; V3.2: 2 key groups x 4
 //             dimension groups over blocks of 32 keys, 128 registers, two CTAs per SM; V4.0:
 //             4 x 2 over 64 keys.
