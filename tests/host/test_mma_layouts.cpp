@@ -9,12 +9,19 @@
 //   AMD (matrix instruction calculator, v_mfma_f32_16x16x16_bf16 on gfx90a / gfx942):
 //     A[i][k] in lane 16 (k / 4) + i, element k % 4; B[k][j] in lane 16 (k / 4) + j, element
 //     k % 4; C[i][j] in lane 16 (i / 4) + j, register i % 4.
+//   NVIDIA Hopper (PTX ISA, wgmma): the 128-byte swizzle XORs address bits [4, 7) with bits
+//     [7, 10) of the final shared-memory address; a descriptor's operand is the canonical
+//     layout before that XOR: K-major rows of 128 bytes with 8-row groups SBO apart (k steps
+//     move the start address), MN-major atoms of 64 elements x 8 k-rows with the next 64
+//     elements LBO apart and the next 8 k-rows SBO apart. m64nNk16 accumulators: warp w of the
+//     warpgroup holds rows 16w..16w+15 in the m16n8 C layout, repeated over N / 8.
 #include <gtest/gtest.h>
 
 #include <set>
 #include <utility>
 
 #include "cuda/attention/mma_layout_sm80.h"
+#include "cuda/attention/wgmma_layout_sm90.h"
 #include "hip/attention/mfma_layout_cdna.h"
 
 namespace {
@@ -182,6 +189,73 @@ TEST(MfmaLayoutCdna, EmulatedProductMatchesThePlainProduct) {
       for (int k = 0; k < 16; ++k) plain += a[i][k] * b[k][j];
       EXPECT_EQ(hw, plain);
     }
+}
+
+// ---- NVIDIA Hopper: the warpgroup tile's operand panels and accumulators. ---------------
+uint32_t swizzle128(uint32_t a) {  // the hardware's view of a 1024-byte-aligned operand
+  return a ^ (((a >> 7) & 7u) << 4);
+}
+
+// Every element of a 64 x 576 operand has its own 2 bytes inside the operand, 8 columns of a
+// row share one 16-byte chunk, and the layout is the swizzle of the K-major canonical one:
+// panel p of rows x 128 bytes, row r at 128 r, column c at 2 (c % 64).
+TEST(MmaLayoutSm90, PanelsAreTheSwizzledKMajorLayout) {
+  constexpr int kRows = 64, kCols = 576;
+  std::set<uint32_t> seen;
+  for (int r = 0; r < kRows; ++r)
+    for (int c = 0; c < kCols; ++c) {
+      const uint32_t at = mla::sm90::panel_offset(kRows, r, c);
+      ASSERT_LT(at, uint32_t(kRows * kCols * 2));
+      ASSERT_TRUE(seen.insert(at).second) << r << " " << c;
+      const uint32_t canonical = uint32_t((c / 64) * kRows * 128 + r * 128 + (c % 64) * 2);
+      EXPECT_EQ(at, swizzle128(canonical)) << r << " " << c;
+      if (c % 8 != 0) {
+        EXPECT_EQ(at, mla::sm90::panel_offset(kRows, r, c - 1) + 2);
+      }
+    }
+}
+
+// The descriptors of the kernel address the elements the kernel stored there:
+//   Q K^T: A[m][k] = Q[m][k], B[k][n] = K[n][k], K-major, a k step 32 bytes on, SBO 1024;
+//   P V:   B[k][n] = V[k][n] (key k, column n), MN-major, LBO = rows x 128, SBO = 1024, a k step
+//          of 16 keys 2048 bytes on.
+TEST(MmaLayoutSm90, DescriptorsNameTheStoredElements) {
+  constexpr int kRows = 64;
+  for (int kstep = 0; kstep < 36; ++kstep)  // 576 columns = 9 panels x 4 k steps
+    for (int m = 0; m < kRows; ++m)
+      for (int k = 0; k < 16; ++k) {
+        const int col = 16 * kstep + k;
+        const uint32_t start = uint32_t((kstep / 4) * kRows * 128 + (kstep % 4) * 32);
+        const uint32_t canonical = start + uint32_t((m / 8) * 1024 + (m % 8) * 128 + k * 2);
+        EXPECT_EQ(swizzle128(canonical), mla::sm90::panel_offset(kRows, m, col));
+      }
+  for (int kstep = 0; kstep < 4; ++kstep)  // 64 keys
+    for (int k = 0; k < 16; ++k)
+      for (int n = 0; n < 256; ++n)
+        for (int first_panel : {0, 4}) {  // the two warpgroups' column halves
+          const int key = 16 * kstep + k, col = 64 * first_panel + n;
+          const uint32_t start = uint32_t(first_panel * kRows * 128 + kstep * 2048);
+          const uint32_t lbo = kRows * 128, sbo = 1024;
+          const uint32_t canonical =
+              start + uint32_t((n / 64) * lbo + (k / 8) * sbo + (k % 8) * 128 + (n % 64) * 2);
+          EXPECT_EQ(swizzle128(canonical), mla::sm90::panel_offset(kRows, key, col));
+        }
+}
+
+TEST(MmaLayoutSm90, AccumulatorsCoverTheTileOnceInTheM16n8LayoutPerWarp) {
+  for (int n : {32, 256}) {
+    std::set<std::pair<int, int>> seen;
+    for (int t = 0; t < mla::sm90::kWarpgroupThreads; ++t)
+      for (int e = 0; e < n / 2; ++e) {
+        const int r = mla::sm90::acc_row(t, e), c = mla::sm90::acc_col(t, e);
+        ASSERT_TRUE(r >= 0 && r < 64 && c >= 0 && c < n);
+        ASSERT_TRUE(seen.insert({r, c}).second) << t << " " << e;
+        // Warp t / 32 holds rows 16 (t / 32) + [0, 16) as mma.sync's m16n8 C fragment.
+        EXPECT_EQ(r, 16 * (t / 32) + mla::sm80::acc_row(t % 32, e % 4));
+        EXPECT_EQ(c, 8 * (e / 4) + mla::sm80::acc_col(t % 32, e % 4));
+      }
+    EXPECT_EQ(seen.size(), size_t(64 * n));
+  }
 }
 
 }  // namespace

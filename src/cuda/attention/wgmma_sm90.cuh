@@ -1,35 +1,19 @@
-// Hopper (sm_90a) primitives of the warpgroup attention kernels: wgmma with both operands in
-// shared memory, the shared-memory operand layout it reads (128-byte swizzle), asynchronous
-// 16-byte copies with zero fill, and the fences between the generic and async proxies.
-//
-// Operand layout ("panels"): a [rows][cols] bf16 operand is stored as cols / 64 panels of
-// rows x 128 bytes; in a panel, row r's 16-byte chunk c (columns 8c..8c+7) sits at chunk
-// c ^ (r % 8) of the row (the hardware's 128-byte swizzle; panels are 1024-byte aligned).
-//   - K-major use (Q and K for Q K^T, P for P V): the k step of 16 columns advances the start
-//     address by 32 bytes inside a panel; 8-row groups are 1024 bytes apart (SBO).
-//   - MN-major use (V for P V, B[k = key][n = column]): 64-column panels are LBO = rows x 128
-//     bytes apart; 8-key groups 1024 bytes (SBO); a k step of 16 keys is 2048 bytes.
-// Accumulators of m64nNk16: thread t of the warpgroup holds rows 16 (t / 32) + (t % 32) / 4 and
-// that + 8; element 4i + {0, 1} is the first row at columns 8i + 2 (t % 4) + {0, 1}, 4i + {2, 3}
-// the second row at the same columns (WarpgroupTileSm90::acc_row, acc_col).
+// Hopper (sm_90a) primitives of the warpgroup attention kernel: wgmma with both operands in
+// shared memory (the layouts in wgmma_layout_sm90.h), asynchronous 16-byte copies with zero
+// fill, the fences between the generic and async proxies, and the warpgroup tile type.
 #pragma once
 
 #include <cstdint>
 
 #include "../fp8_hw_cuda.h"
 #include "port.h"
+#include "wgmma_layout_sm90.h"
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define MLA_WGMMA_ENABLED 1
 #endif
 
 namespace mla::gpu::sm90 {
-
-// Byte offset of element (r, c) of a panel-stored operand of `rows` rows.
-MLA_HD MLA_FORCEINLINE constexpr uint32_t panel_offset(int rows, int r, int c) {
-  return uint32_t((c / 64) * rows * 128 + r * 128 + ((((c % 64) / 8) ^ (r % 8)) * 16) +
-                  (c % 8) * 2);
-}
 
 // A shared-memory matrix descriptor: 128-byte swizzle, the given start, LBO and SBO (bytes).
 MLA_DEVICE MLA_FORCEINLINE uint64_t smem_desc(uint32_t start, uint32_t lbo, uint32_t sbo) {
@@ -153,7 +137,7 @@ struct WarpgroupTileSm90 {
   static constexpr int kRows = 64;      // query heads per warpgroup (the M of wgmma)
 
   static MLA_HD MLA_FORCEINLINE constexpr uint32_t operand_offset(int rows, int r, int c) {
-    return panel_offset(rows, r, c);
+    return mla::sm90::panel_offset(rows, r, c);
   }
   static MLA_DEVICE MLA_FORCEINLINE uint32_t shared_address(const void* p) { return smem_addr(p); }
 
@@ -204,12 +188,12 @@ struct WarpgroupTileSm90 {
     fence_proxy_async();
   }
 
-  // Accumulator layout of m64nNk16 (see the top of this file), for thread t of the warpgroup.
+  // Accumulator layout of m64nNk16 (wgmma_layout_sm90.h), for thread t of the warpgroup.
   static MLA_HD MLA_FORCEINLINE constexpr int acc_row(int t, int e) {
-    return 16 * (t / 32) + (t % 32) / 4 + 8 * ((e / 2) % 2);
+    return mla::sm90::acc_row(t, e);
   }
   static MLA_HD MLA_FORCEINLINE constexpr int acc_col(int t, int e) {
-    return 8 * (e / 4) + 2 * (t % 4) + e % 2;
+    return mla::sm90::acc_col(t, e);
   }
   static MLA_DEVICE MLA_FORCEINLINE float quad_max(float v) {
     v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
