@@ -74,9 +74,8 @@ struct SparsePrefillOp : OpDefaults<SparsePrefillProblem> {
   static bool empty(const Problem& p) { return p.rows() == 0; }
 
 #if MLA_WITH_GPU
-  // The native kernel reads kv rows in 16-byte pieces: an unaligned kv takes the reference.
   static bool native_covers(const Problem& p) {
-    return p.kv_rows_16b() && gpu::native_prefill_covers(p.s_q, p.h_q);
+    return gpu::native_prefill_covers(p.s_q, p.h_q);
   }
   static mla_status native(const Problem& p, void*, mla_stream s) {
     return gpu::native_sparse_prefill(p, s);

@@ -59,7 +59,7 @@ struct SparsePrefillProblem {
 
   MLA_HD int64_t keys() const { return topk; }
   MLA_HD int64_t rows() const { return s_q; }
-  // kv rows that can be read in whole, aligned 16-byte pieces (the native kernel's need).
+  // kv rows that can be read in whole, aligned 16-byte pieces (the fast native paths).
   bool kv_rows_16b() const {
     return reinterpret_cast<uintptr_t>(kv) % 16 == 0 && (kv_s * 2) % 16 == 0;
   }

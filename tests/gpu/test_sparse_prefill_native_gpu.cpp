@@ -3,8 +3,8 @@
 // engines use (TP8 and FlashMLA's), top-k widths that are not multiples of 128, long rows,
 // s_q past 65535, both d_qk, sinks, lengths, strides, invalid indices of any int32 value and
 // NaN in the rows no index reaches; determinism; a row's result independent of the other rows;
-// the reference fallback for kv rows the kernel cannot read in 16-byte pieces. Skips where no
-// GPU exists.
+// kv rows without 16-byte alignment; the mma.sync kernels where Hopper would take wgmma. Skips
+// where no GPU exists.
 #include "attention_cases.h"
 #include "device_mirror.h"
 
@@ -209,29 +209,29 @@ TEST(NativePrefill, RowIndependentOfTheOthers) {
   }
 }
 
-// kv rows the kernel cannot read in 16-byte pieces (a row pitch of 577 bf16) go to the device
-// reference under auto, and MLA_BACKEND_NATIVE says no native kernel serves them.
-TEST(NativePrefill, UnalignedKvRowsTakeTheReference) {
+// kv rows without 16-byte alignment (a row pitch of 577 bf16, any head count) are read in
+// 2-byte pieces by the native kernel: still native, still right.
+TEST(NativePrefill, UnalignedKvRowsAreServedNatively) {
   MLA_REQUIRE_GPU();
   Rng rng(fresh_seed());
-  PrefillSpec s;
-  s.h_q = 16;
-  s.topk = 100;
-  s.s_kv = 200;
-  s.sink = true;
-  auto c = make_prefill_case(s, rng);
-  Tensor odd(dt_bf16(), {s.s_kv, 1, s.d_qk}, {0, 0, 1});
-  odd.fill_bytes(0xFF);
-  for (int64_t r = 0; r < s.s_kv; ++r)
-    for (int64_t x = 0; x < s.d_qk; ++x)
-      odd.at<uint16_t>({r, 0, x}) = c->kv.at<uint16_t>({r, 0, x});
-  GpuContext gpu;
-  const PrefillResult r =
-      run_prefill(gpu.get(), *c, MLA_BACKEND_AUTO, "reference-" MLA_TEST_VENDOR, &odd);
-  EXPECT_TRUE(check_prefill(*c, r.out, r.ml, r.lse));
-  ASSERT_EQ(mla_context_set_backend(gpu.get(), MLA_BACKEND_NATIVE), MLA_STATUS_SUCCESS);
-  PrefillOnDevice d(gpu.get(), *c, &odd);
-  EXPECT_EQ(gpu_prefill(gpu.get(), d.args), MLA_STATUS_NOT_SUPPORTED);
+  for (int64_t h : {16, 64}) {
+    PrefillSpec s;
+    s.h_q = h;
+    s.topk = 100;
+    s.s_q = 3;
+    s.s_kv = 200;
+    s.sink = true;
+    auto c = make_prefill_case(s, rng);
+    Tensor odd(dt_bf16(), {s.s_kv, 1, s.d_qk}, {0, 0, 1});
+    odd.fill_bytes(0xFF);
+    for (int64_t r = 0; r < s.s_kv; ++r)
+      for (int64_t x = 0; x < s.d_qk; ++x)
+        odd.at<uint16_t>({r, 0, x}) = c->kv.at<uint16_t>({r, 0, x});
+    GpuContext gpu;
+    const PrefillResult n =
+        run_prefill(gpu.get(), *c, MLA_BACKEND_NATIVE, "native-" MLA_TEST_VENDOR, &odd);
+    EXPECT_TRUE(check_prefill(*c, n.out, n.ml, n.lse)) << "h " << h;
+  }
 }
 
 // The mma.sync kernels of 64-head CTAs (the sm_80-89 path): on Hopper the warpgroup (wgmma)

@@ -33,6 +33,7 @@ struct V32Keys {
   static constexpr int kNopeChunks = kNopeDim / 16;              // 32
   static constexpr int kScaleChunk = v32::kScaleOffset / 16;     // 32
   static constexpr bool kScaleWord = false;
+  static constexpr bool kRowsAligned16 = true;  // cache pages: 16-byte aligned (mla_core.h)
   static constexpr bool kCodeValues = false;
 
   MLA_HD static constexpr ChunkKind kind(int c) {
@@ -64,6 +65,7 @@ struct V40KeysOf {
   static constexpr int kNopeChunks = kNopeDim / 16;            // 28
   static constexpr int kScaleChunk = -1;                       // the scales are outside the row
   static constexpr bool kScaleWord = true;                     // ... in one 8-byte word
+  static constexpr bool kRowsAligned16 = true;
   static constexpr bool kCodeValues = kCode;
 
   MLA_HD static constexpr ChunkKind kind(int c) {
@@ -85,7 +87,9 @@ using V40ValueKeys = V40KeysOf<false>;
 
 // Rows of kD bf16 values (sparse prefill's kv tensor): every chunk copied. The row of slot s is
 // at s x page_stride bytes of a view with one slot per page (sparse_prefill_launch.h).
-template <int kD>
+// kAligned16: rows start 16-byte aligned (read in 16-byte pieces); else each piece is read as
+// eight 2-byte values (any view the API admits).
+template <int kD, bool kAligned16 = true>
 struct Bf16Keys {
   static constexpr int kDim = kD;  // 576 or 512; V is columns [0, 512)
   static constexpr int kNopeDim = 0;
@@ -96,6 +100,7 @@ struct Bf16Keys {
   static constexpr int kScaleChunk = -1;
   static constexpr bool kScaleWord = false;
   static constexpr bool kCodeValues = false;
+  static constexpr bool kRowsAligned16 = kAligned16;
 
   MLA_HD static constexpr ChunkKind kind(int) { return ChunkKind::Rope; }
   MLA_HD static constexpr int column(int c) { return 8 * c; }

@@ -90,7 +90,18 @@ struct KeyLoader {
     for (int i = 0; i < kPer; ++i) {
       const int c = seg + kLanes * i;
       raw[i] = make_uint4(0u, 0u, 0u, 0u);
-      if (valid && c < Fmt::kRawChunks) raw[i] = load_ro(reinterpret_cast<const uint4*>(row) + c);
+      if (valid && c < Fmt::kRawChunks) {
+        if constexpr (Fmt::kRowsAligned16) {
+          raw[i] = load_ro(reinterpret_cast<const uint4*>(row) + c);
+        } else {  // bf16 rows of a view without 16-byte alignment
+          const bf16_bits* h = reinterpret_cast<const bf16_bits*>(row) + 8 * c;
+          uint32_t u[4];
+#pragma unroll
+          for (int k = 0; k < 4; ++k)
+            u[k] = uint32_t(load_ro(h + 2 * k)) | (uint32_t(load_ro(h + 2 * k + 1)) << 16);
+          raw[i] = make_uint4(u[0], u[1], u[2], u[3]);
+        }
+      }
     }
     scale_word = make_uint2(0u, 0u);
     if constexpr (Fmt::kScaleWord) {

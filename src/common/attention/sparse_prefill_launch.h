@@ -53,14 +53,18 @@ template <class Shapes>
 mla_status launch_sparse_prefill(const SparsePrefillProblem& p, const DecodeTarget& target,
                                  mla_stream stream) {
   const DecodePlan plan = plan_sparse_prefill(p.s_q, p.h_q, p.topk, target);
-  if (!plan.fits || !p.kv_rows_16b())
-    return fail(MLA_STATUS_INTERNAL, "sparse_prefill: no native plan fits");
+  if (!plan.fits) return fail(MLA_STATUS_INTERNAL, "sparse_prefill: no native plan fits");
   KvCacheView kv;
   kv.data = const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(p.kv));
   kv.set_page_size(1);
   kv.num_pages = p.s_kv;
   kv.page_stride = p.kv_s * 2;
   const DecodeLaunch L = prefill_launch(p, kv, plan);
+  // kv rows without 16-byte alignment: read in 2-byte pieces, by the mma.sync / MFMA kernel.
+  if (!p.kv_rows_16b()) {
+    if (p.d_qk == 576) return launch_prefill_format<Shapes, Bf16Keys<576, false>>(L, plan, stream);
+    return launch_prefill_format<Shapes, Bf16Keys<512, false>>(L, plan, stream);
+  }
   // 64 heads on a device with a warpgroup tile: rows copied asynchronously.
   if constexpr (Shapes::kWarpgroup) {
     if (warpgroup_runs<Shapes>(plan)) {
