@@ -8,7 +8,11 @@
 //     template <int kDim>  // S (64 x 32) = Q K^T, issued; scores_wait() before s is read
 //     static void scores_issue(float (&s)[16], uint32_t q, uint32_t k, int k_rows);
 //     static void scores_wait(float (&s)[16]);
-//     static void accumulate(float (&o)[128], uint32_t p, uint32_t v, int v_rows);
+//     // O (64 x 256) += P V over 16 keys, issued; P from registers (the A fragment of a
+//     // 16-key step of S, packed bf16 pairs 4 i .. 4 i + 3) or from a shared P operand.
+//     static void values_issue(float (&o)[128], const uint32_t (&p)[4], uint32_t v, int v_rows);
+//     static void values_issue(float (&o)[128], uint32_t p, uint32_t v, int v_rows);
+//     static void values_wait(float (&o)[128]);
 //     static void copy16(uint32_t dst, const void* src, bool valid);  // async, zero fill
 //     static void copy_commit(); template <int N> static void copy_wait();
 //     static void publish();  // own shared writes visible to the MMAs (a barrier follows)
@@ -23,8 +27,9 @@
 // block j is worked on. Per block, warpgroup g
 //   scores keys [32 g, 32 g + 32) against all heads (S, 64 x 32; the key source works on the
 //   next block meanwhile), masks skipped keys, exchanges the block's row maxima with the other
-//   group | online softmax, P (bf16) into shared memory | accumulates output columns
-//   [256 g, 256 g + 256) over all 64 keys (O += P V).
+//   group | online softmax, P (bf16) into shared memory for the other group | accumulates
+//   output columns [256 g, 256 g + 256) over its own 32 keys with P from its registers (under
+//   the barrier that waits for the other group's P), then over the other 32 keys (O += P V).
 // Keys are bf16 values (bf16 rows, or bf16(code x scale)), summed in fp32 over all d_qk in one
 // accumulation. The order of every sum is fixed by the shapes: deterministic, and a row's result
 // does not depend on the other rows.
@@ -163,13 +168,15 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
       m[r] = m_new;
       l[r] *= alpha[r];
     }
+    uint32_t pk[8];  // P (bf16 pairs) of this group's 32 keys: two 16-key A fragments
 #pragma unroll
     for (int e = 0; e < 16; e += 2) {
       const int r = (e / 2) % 2;
       const float p0 = exp2f(s[e] - sub[r]), p1 = exp2f(s[e + 1] - sub[r]);
       l[r] += p0 + p1;
       const int hr = Wg::acc_row(t, e), k = g * 32 + Wg::acc_col(t, e);
-      *reinterpret_cast<uint32_t*>(p_s + Wg::operand_offset(64, hr, k)) = Hw::pack_bf16x2(p0, p1);
+      pk[e / 2] = Hw::pack_bf16x2(p0, p1);
+      *reinterpret_cast<uint32_t*>(p_s + Wg::operand_offset(64, hr, k)) = pk[e / 2];
     }
     // Rescale only where a row's maximum moved (x 1 is exact: skipping it changes no bit).
     if (Wg::warp_any(alpha[0] != 1.0f || alpha[1] != 1.0f)) {
@@ -177,9 +184,21 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
       for (int e = 0; e < 128; ++e) o[e] *= alpha[(e / 2) % 2];
     }
     Wg::publish();
+    // O += P V: this group's own 32 keys from its registers while the other group's P lands,
+    // then the other 32 keys from shared memory. Group g's columns start at panel 4 g.
+    const uint32_t v_cols = kbuf + uint32_t(g * 4 * 64 * 128);
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const uint32_t a[4] = {pk[4 * j], pk[4 * j + 1], pk[4 * j + 2], pk[4 * j + 3]};
+      Wg::values_issue(o, a, v_cols + uint32_t((g * 32 + 16 * j) * 128), 64);
+    }
     __syncthreads();  // P of all 64 keys; the maxima may be overwritten after the next barrier
-
-    Wg::accumulate(o, p_addr, kbuf + uint32_t(g * 4 * 64 * 128), 64);
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int k0 = (1 - g) * 32 + 16 * j;  // the other group's keys
+      Wg::values_issue(o, p_addr + uint32_t(k0 * 2), v_cols + uint32_t(k0 * 128), 64);
+    }
+    Wg::values_wait(o);
 
     source.template end_block<Wg>();  // block blk + 1, this thread's part
     Wg::publish();

@@ -130,6 +130,50 @@ MLA_DEVICE MLA_FORCEINLINE void wgmma_m64n256k16(float (&d)[128], uint64_t a, ui
 #endif
 }
 
+// D (64 x 256, fp32) += A (64 x 16, registers: the m16n8k16 A fragment per warp) B (16 x 256,
+// smem, MN-major).
+MLA_DEVICE MLA_FORCEINLINE void wgmma_m64n256k16_rs(float (&d)[128], const uint32_t (&a)[4],
+                                                    uint64_t b) {
+#if defined(MLA_WGMMA_ENABLED)
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, "
+      "%127"
+      "}, {%128, %129, %130, %131}, %132, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
+        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
+        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
+        "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]),
+        "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]),
+        "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]),
+        "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]),
+        "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]),
+        "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+        "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]),
+        "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]),
+        "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]),
+        "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
+#else
+  (void)d, (void)a, (void)b;
+  __trap();
+#endif
+}
+
 // The warpgroup tile of warpgroup_attention_kernel.h on Hopper.
 struct WarpgroupTileSm90 {
   using Hw = CudaHw;
@@ -159,15 +203,22 @@ struct WarpgroupTileSm90 {
     wgmma_wait<0>();
     fence_regs(s);
   }
-  // O (64 x 256) += P (64 x 64 keys) V (64 keys x 256 columns): p at the P operand, v at the
-  // first column panel of V in an operand of `v_rows` (= 64) key rows.
-  static MLA_DEVICE MLA_FORCEINLINE void accumulate(float (&o)[128], uint32_t p, uint32_t v,
-                                                    int v_rows) {
+  // O (64 x 256) += P V over 16 keys, issued only (values_wait() ends them): P from this
+  // thread's registers (the m16n8k16 A fragment of each warp: pack(P[g][2c..]),
+  // pack(P[g+8][2c..]), pack(P[g][2c+8..]), pack(P[g+8][2c+8..])), or from a K-major P operand
+  // in shared memory (p at the 16 keys' first column); v at the 16 keys' row of the first
+  // column panel of an operand of `v_rows` key rows.
+  static MLA_DEVICE MLA_FORCEINLINE void values_issue(float (&o)[128], const uint32_t (&p)[4],
+                                                      uint32_t v, int v_rows) {
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk)
-      wgmma_m64n256k16(o, smem_desc(p + kk * 32, 16, 1024),
-                       smem_desc(v + kk * 16 * 128, v_rows * 128, 1024), 1);
+    wgmma_m64n256k16_rs(o, p, smem_desc(v, v_rows * 128, 1024));
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void values_issue(float (&o)[128], uint32_t p, uint32_t v,
+                                                      int v_rows) {
+    wgmma_fence();
+    wgmma_m64n256k16(o, smem_desc(p, 16, 1024), smem_desc(v, v_rows * 128, 1024), 1);
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void values_wait(float (&o)[128]) {
     wgmma_commit();
     wgmma_wait<0>();
     fence_regs(o);
