@@ -2,7 +2,9 @@
 # bench/decode_variants.sh NAME=NARROW/WIDE ...: builds libmla and mla_bench once per variant of
 # the CUDA decode CTA shapes (src/cuda/attention/attention_shapes_cuda.h: row tiles, key groups,
 # dimension groups, keys per block, CTAs per SM), for both cache formats at once, and times the
-# decode shapes with each, for bench/RESULTS.md. Example:
+# decode shapes with each, for bench/RESULTS.md. On Hopper the 64-head CTAs run the warpgroup
+# kernel, whose shape is fixed: export MLA_DISABLE_WGMMA=1 to time the WIDE mma.sync shapes.
+# Example:
 #   bench/decode_variants.sh base=1,2,4,32,2/4,2,1,32,1
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
