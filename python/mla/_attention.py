@@ -11,7 +11,6 @@ import ctypes
 import torch
 
 from . import _cabi as c
-from . import _kv_cache
 from . import _plans
 from . import _runtime
 from ._kv_cache import ROW_DIM, describe_cache, page_bytes
@@ -220,9 +219,9 @@ def sparse_prefill_paged(q, k_cache, indices, topk_length, attn_sink, softmax_sc
     tensors = (q, k_cache, indices, topk_length, attn_sink)
     key = _plan_key("prefill_paged", q, tensors)
     if key is not None:
-        # What else the cache's descriptor depends on: the page size of a 2-D V4.0 pool and
-        # the default flavour of a byte cache (mla.set_fp8_flavor).
-        key += (page_size, _kv_cache._default_flavor)
+        # What else the cache's descriptor depends on: the page size of a 2-D V4.0 pool (the
+        # default flavour of a byte cache too, but changing it forgets every plan).
+        key += (page_size,)
     plan = _plans.lookup(key)
     if plan is None or not plan.extents_hold(tensors):
         plan = _plans.store(key, _prefill_paged_plan(tensors, softmax_scale, page_size))

@@ -17,6 +17,7 @@ import os
 import torch
 
 from . import _cabi as c
+from . import _plans
 from ._library import library
 from ._tensors import _FLOAT8_E4M3FN, _FLOAT8_E4M3FNUZ, check_device_type, storage_bytes
 
@@ -39,6 +40,8 @@ def set_fp8_flavor(name):
     global _default_flavor
     if name is not None and name not in _FLAVORS:
         raise ValueError(f"fp8: must be 'e4m3fn', 'e4m3fnuz' or None, got {name!r}")
+    if name != _default_flavor:
+        _plans.clear()  # their cache descriptors name the flavour that was the default
     _default_flavor = name
 
 

@@ -70,6 +70,20 @@ def test_decode_fnuz_cache(device, gen, version):
     check(c, out, lse, device)
 
 
+def test_decode_flavor_change_after_a_call(device, gen):
+    """A call plan made under one default flavour is not reused under another."""
+    c = decode_case("v40", b=2, s_q=1, h_q=4, topk=40, gen=gen, flavor="e4m3fnuz",
+                    lengths=True, sink=True)
+    mla.set_fp8_flavor("e4m3fn")
+    try:
+        run_decode(c, device)  # a plan for these shapes, reading the bytes as e4m3fn
+        mla.set_fp8_flavor("e4m3fnuz")
+        out, lse = run_decode(c, device)
+    finally:
+        mla.set_fp8_flavor(None)
+    check(c, out, lse, device)
+
+
 def test_decode_non_contiguous_inputs(device, gen):
     c = decode_case("v40", b=3, s_q=2, h_q=8, topk=50, gen=gen, extra=(20, 2, 30),
                     lengths=True, sink=True)
