@@ -82,8 +82,10 @@ MLA_API mla_status mla_sparse_prefill(mla_context ctx, const mla_sparse_prefill_
  *
  * The result equals mla_kv_gather of every slot of kv into a bf16 [num_slots, 1, d_qk] tensor
  * followed by mla_sparse_prefill with the same indices and lengths on the gathered rows, bit
- * for bit on the native path (the native kernels use the same CTA shapes and summation order
- * for both); within docs/SPEC.md section 8 on other backends (the host backend and the device
+ * for bit on the native path when the gathered tensor's rows are 16-byte aligned (an aligned
+ * start and a row pitch of a multiple of 8 elements, as an ordinary allocation has: the native
+ * kernels then use the same CTA shapes and summation order for both); within docs/SPEC.md
+ * section 8 for other gathered views and on other backends (the host backend and the device
  * reference also give their own mla_sparse_prefill's bits). Gathering only the selected slots
  * instead is the same only if the invalid entries are kept invalid (-1): a gathered zero row
  * would count as a key. Results are deterministic, and a query token's result does not depend

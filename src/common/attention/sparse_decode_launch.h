@@ -1,12 +1,19 @@
 // Host side of the native sparse decode: plan the call (decode_plan.h), pick the CTA shape
 // for the cache format and head count, launch the kernel and, for split rows, the combine.
+// The CTA launchers here serve prefill too (sparse_prefill_launch.h: a prefill is a decode of
+// one query position per row, so DecodeLaunch and SparseDecodeProblem carry both).
 // A vendor's instantiation file calls launch_sparse_decode<Shapes>() with its shapes:
 //
 //   struct Shapes {
 //     static constexpr int kMaxRows;                  // 16 or 64
 //     static constexpr int64_t kMaxCtas;              // the vendor's grid limit for these CTAs
-//     template <class Fmt> using Narrow = DecodeCta<...>;  // 16 heads
-//     template <class Fmt> using Wide = DecodeCta<...>;    // 64 heads (kMaxRows == 64)
+//     template <class Fmt> using Narrow = DecodeCta<...>;         // decode, 16 heads
+//     template <class Fmt> using Wide = DecodeCta<...>;           // 64 heads (kMaxRows == 64)
+//     template <class Fmt> using PrefillNarrow = DecodeCta<...>;  // prefill, any key format
+//     template <class Fmt> using PrefillWide = DecodeCta<...>;    // (kMaxRows == 64)
+//     static constexpr bool kWarpgroup;  // a warpgroup tile: 64-head CTAs of decode and
+//     template <class Source> using Warpgroup = WarpgroupCta<...>;  // prefill, where
+//     static bool warpgroup_runs();                                 // the device runs it
 //   };
 #pragma once
 
@@ -27,13 +34,13 @@ mla_status allow_shared_bytes(const void* kernel) {
   static std::atomic<uint64_t> done{0};  // one bit per device ordinal < 64
   int dev = 0;
   if (gpuGetDevice(&dev) != gpuSuccess)
-    return fail(MLA_STATUS_DEVICE_ERROR, "sparse_decode: no current device");
+    return fail(MLA_STATUS_DEVICE_ERROR, "attention: no current device");
   const uint64_t bit = dev < 64 ? (uint64_t(1) << dev) : 0;
   if (bit != 0 && (done.load(std::memory_order_relaxed) & bit)) return MLA_STATUS_SUCCESS;
   const gpuError_t e =
       gpuFuncSetAttribute(kernel, gpuFuncAttributeMaxDynamicSharedMemorySize, int(kBytes));
   if (e != gpuSuccess)
-    return fail(MLA_STATUS_DEVICE_ERROR, "sparse_decode: %zu bytes of shared memory: %s", kBytes,
+    return fail(MLA_STATUS_DEVICE_ERROR, "attention kernel: %zu bytes of shared memory: %s", kBytes,
                 gpuGetErrorString(e));
   done.fetch_or(bit, std::memory_order_relaxed);
   return MLA_STATUS_SUCCESS;
@@ -100,7 +107,7 @@ mla_status launch_sparse_decode(const SparseDecodeProblem& p, const DecodeTarget
     L.lse_part = reinterpret_cast<float*>(static_cast<uint8_t*>(workspace) + plan.lse_offset());
   }
   if constexpr (Shapes::kWarpgroup) {
-    if (warpgroup_runs<Shapes>(plan)) {  // V4.0 as bf16(code x scale): exact (power-of-two scales)
+    if (warpgroup_runs<Shapes>(plan)) {  // V4.0 keys as bf16(code x scale), SPEC 2.2
       if (p.kv.format == KvFormat::V32) {
         MLA_TRY((launch_warpgroup_cta<typename Shapes::template Warpgroup<RegisterKeys<V32Keys>>>(
             L, plan.ctas, stream)));

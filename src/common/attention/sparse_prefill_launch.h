@@ -7,7 +7,9 @@
 // With 64 heads per CTA on a device with a warpgroup tile (Hopper), both take the warpgroup
 // kernel instead (warpgroup_attention_kernel.h: bf16 rows copied asynchronously, the cache
 // through registers), again with the same summation order. So a paged call equals
-// mla_kv_gather of its slots followed by mla_sparse_prefill, bit for bit.
+// mla_kv_gather of its slots followed by mla_sparse_prefill, bit for bit, when the gathered
+// rows are 16-byte aligned (rows that are not take Bf16Keys<kD, false> on the mma.sync / MFMA
+// kernel, whose order differs from the warpgroup kernel's: within SPEC 8 then).
 // Rows are never split (plan_sparse_prefill): no workspace, and a row's result is independent
 // of the other rows. The vendor's Shapes (sparse_decode_launch.h) give the CTAs, as
 // PrefillNarrow<Fmt> and PrefillWide<Fmt>.

@@ -1,5 +1,6 @@
 // Sparse attention for 64 query heads of a row, written over a warpgroup tile (an MMA unit of
-// kThreads lanes and 64 rows whose operands live in shared memory, as Hopper's wgmma):
+// kThreads lanes and 64 rows whose B operands live in shared memory and whose A operands live
+// in shared memory or registers, as Hopper's wgmma):
 //
 //   struct Wg {
 //     using Hw; static constexpr int kThreads, kRows (= 64);

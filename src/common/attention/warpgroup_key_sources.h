@@ -10,9 +10,9 @@
 // then in shared memory), then per block j:
 //   during_scores(j)  with block j's scores in flight on the matrix cores: block j + 1 goes on
 //                     its way into buffer (j + 1) & 1, free since block j - 1 ended (the async
-//                     copies of block j + 1 are issued here; the register loads of block j + 1,
-//                     issued one block earlier, are dequantized and stored here, and those of
-//                     block j + 2 issued);
+//                     copies of block j + 1 are issued here, block 1's by start(); the register
+//                     loads of block j + 1, issued one block earlier, are dequantized and stored
+//                     here, and those of block j + 2 issued);
 //   end_block()       this thread's part of block j + 1 is in shared memory (a publish and a
 //                     barrier follow).
 #pragma once
@@ -43,6 +43,8 @@ struct KeyRange {
   }
 };
 
+// Rows of one slot per page (sparse prefill's kv view, sparse_prefill_launch.h): the row of
+// index i is at i x page_stride bytes; no extra cache.
 template <int kDim_>
 struct AsyncBf16Rows {
   static constexpr int kDim = kDim_;
@@ -61,9 +63,12 @@ struct AsyncBf16Rows {
                                         int32_t index, uint8_t* kbufs, uint8_t* valid_s) const {
     const int64_t j = r.k_begin + int64_t(blk) * kWgBlockKeys + key;
     const bool valid = j < r.k_end && p.kv.valid_slot(index);
-    // A skipped key reads nothing; its source only has to be some valid address (q's).
-    const uint8_t* src = valid ? p.kv.data + int64_t(index) * p.kv.page_stride + 16 * lane
-                               : reinterpret_cast<const uint8_t*>(p.q);
+    // A skipped key reads nothing, but cp.async still wants a 16-byte-aligned global source:
+    // q's address rounded down to 16 bytes (inside q's allocation, whose start is aligned; kv
+    // may be NULL when it has no rows).
+    const uint8_t* src =
+        valid ? p.kv.data + int64_t(index) * p.kv.page_stride + 16 * lane
+              : reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(p.q) & ~uintptr_t(15));
     // Piece lane + 4 i of the key: 64-column panel i / 2, 16-byte chunk lane + 4 (i % 2) of the
     // 128-byte row, swizzled by the key (Wg::operand_offset, computed for the two chunk phases).
     uint8_t* buf = kbufs + size_t(blk & 1) * kWgBlockKeys * kDim * 2;
@@ -83,7 +88,8 @@ struct AsyncBf16Rows {
   MLA_DEVICE MLA_FORCEINLINE void start(const SparseDecodeProblem& p, const KeyRange& r,
                                         uint8_t* kbufs, uint8_t* valid_s) {
     issue<Wg>(p, r, 0, r.index(0, key), kbufs, valid_s);
-    issue<Wg>(p, r, 1, r.index(1, key), kbufs, valid_s);  // an empty group past the last block
+    // Past the last block, block 1's copies are all skipped keys: zeros and valid_s 0.
+    issue<Wg>(p, r, 1, r.index(1, key), kbufs, valid_s);
     next_index = r.index(2, key);
   }
   template <class Wg>

@@ -8,6 +8,8 @@
 //             256 value columns); V4.0: 2 key groups x 2 dimension groups (16 warps, 128
 //             columns).
 //   prefill: one shape per head count for all its key formats (sparse_prefill_launch.h).
+// On Hopper (sm_90a code, an sm_90 device) the 64-head CTAs of both take the warpgroup kernel
+// instead (WarpgroupTileSm90, wgmma_sm90.cuh) unless MLA_DISABLE_WGMMA is set.
 #pragma once
 
 #include <atomic>
