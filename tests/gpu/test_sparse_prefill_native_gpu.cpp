@@ -234,6 +234,35 @@ TEST(NativePrefill, UnalignedKvRowsAreServedNatively) {
   }
 }
 
+// q and out rows that are only 2-byte aligned (a row pitch of d + 1 elements) on 64-head CTAs:
+// q goes to shared memory through plain stores instead of asynchronous copies, and the
+// outputs leave in 2-byte pieces (the warpgroup kernel on Hopper, mma.sync elsewhere).
+TEST(NativePrefill, UnalignedQueryAndOutputRowsOnWideCtas) {
+  MLA_REQUIRE_GPU();
+  Rng rng(fresh_seed());
+  for (int64_t h : {64, 128}) {
+    PrefillSpec s;
+    s.h_q = h;
+    s.s_q = 3;
+    s.topk = 300;
+    s.s_kv = 700;
+    s.sink = true;
+    auto c = make_prefill_case(s, rng);
+    Tensor q(dt_bf16(), {s.s_q, h, s.d_qk}, {0, 0, 1});
+    for (int64_t t = 0; t < s.s_q; ++t)
+      for (int64_t hh = 0; hh < h; ++hh)
+        for (int64_t x = 0; x < s.d_qk; ++x)
+          q.at<uint16_t>({t, hh, x}) = c->q.at<uint16_t>({t, hh, x});
+    c->q = q;
+    c->out = Tensor(dt_bf16(), {s.s_q, h, 512}, {0, 0, 1});
+    poison(c->out);
+    GpuContext gpu;
+    const PrefillResult n =
+        run_prefill(gpu.get(), *c, MLA_BACKEND_NATIVE, "native-" MLA_TEST_VENDOR);
+    EXPECT_TRUE(check_prefill(*c, n.out, n.ml, n.lse)) << "h " << h;
+  }
+}
+
 // The mma.sync kernels of 64-head CTAs (the sm_80-89 path): on Hopper the warpgroup (wgmma)
 // kernel takes those CTAs unless MLA_DISABLE_WGMMA is set.
 TEST(NativePrefill, MmaSyncWideKernelsWithWgmmaDisabled) {
