@@ -47,6 +47,45 @@ struct DecodeLaunch {
   int64_t ml_sb = 0, ml_sh = 0;
 };
 
+// What CTA blockIdx.x works on (decode_plan.h: cta = (row * head_tiles + ht) * splits +
+// split): query row (bi, si), heads [h0, h0 + nh) of the CTA's kRows, keys [k_begin, k_end).
+struct CtaWork {
+  int64_t bi, si, h0, k_begin, k_end;
+  int nh;
+  MLA_DEVICE MLA_FORCEINLINE CtaWork(const DecodeLaunch& L, int rows) {
+    int64_t c = blockIdx.x;
+    const int64_t split = c % L.splits;
+    c /= L.splits;
+    const int64_t ht = c % L.head_tiles;
+    const int64_t row = c / L.head_tiles;
+    bi = row / L.p.s_q, si = row % L.p.s_q;
+    h0 = ht * rows;
+    nh = int(L.p.h_q - h0 < rows ? L.p.h_q - h0 : rows);
+    const int64_t n_keys = L.p.topk + L.p.extra_topk;
+    k_begin = split * L.keys_per_split;
+    k_end = n_keys - k_begin < L.keys_per_split ? n_keys : k_begin + L.keys_per_split;
+  }
+};
+
+// The CTA's bf16 outputs, staged in shared memory as rows of `pitch` elements (hl = 0..nh-1),
+// to out: whole 16-byte pieces where the destination allows, else 2-byte ones.
+template <int kThreads>
+MLA_DEVICE MLA_FORCEINLINE void store_output_rows(const DecodeLaunch& L, const CtaWork& w,
+                                                  const bf16_bits* stage, int pitch) {
+  for (int e = int(threadIdx.x); e < w.nh * (kDv / 8); e += kThreads) {
+    const int hl = e / (kDv / 8), c8 = e % (kDv / 8);
+    bf16_bits* dst =
+        L.p.out + w.bi * L.p.out_sb + w.si * L.p.out_ss + (w.h0 + hl) * L.p.out_sh + 8 * c8;
+    const uint4 v = *reinterpret_cast<const uint4*>(stage + hl * pitch + 8 * c8);
+    if (reinterpret_cast<uintptr_t>(dst) % 16 == 0) {
+      *reinterpret_cast<uint4*>(dst) = v;
+    } else {
+      const bf16_bits* src = reinterpret_cast<const bf16_bits*>(&v);
+      for (int k = 0; k < 8; ++k) dst[k] = src[k];
+    }
+  }
+}
+
 constexpr float kScoreUnshift = 1.0f / 256.0f;  // 2^(120 - kQShift - kScaleShift)
 constexpr int kOutShift = 56;                   // P V columns of scale tiles are 2^-56 x value
 
@@ -129,17 +168,9 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinBlocks)
   const int kg = u / Cta::kDimGroups, dg = u % Cta::kDimGroups;
 
   // Which row, heads and key range (decode_plan.h: cta = (row * head_tiles + ht) * splits + split).
-  int64_t c = blockIdx.x;
-  const int64_t split = c % L.splits;
-  c /= L.splits;
-  const int64_t ht = c % L.head_tiles;
-  const int64_t row = c / L.head_tiles;
-  const int64_t bi = row / L.p.s_q, si = row % L.p.s_q;
-  const int64_t h0 = ht * Cta::kRows;
-  const int nh = int(L.p.h_q - h0 < Cta::kRows ? L.p.h_q - h0 : Cta::kRows);
-  const int64_t n_keys = L.p.topk + L.p.extra_topk;
-  const int64_t k_begin = split * L.keys_per_split;
-  const int64_t k_end = n_keys - k_begin < L.keys_per_split ? n_keys : k_begin + L.keys_per_split;
+  const CtaWork w(L, Cta::kRows);
+  const int64_t bi = w.bi, si = w.si, h0 = w.h0, k_begin = w.k_begin, k_end = w.k_end;
+  const int nh = w.nh;
   const int n_blocks = int((k_end - k_begin + kBlockKeys - 1) / kBlockKeys);
   const RowKeys keys(L.p, bi, si);
 
@@ -361,17 +392,7 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinBlocks)
   for (int t = 0; t < Cta::kColTiles; ++t)
     Tile::store_bf16(o[t], stage + rt * 16 * kOutPitch + col0 + 16 * t, kOutPitch);
   __syncthreads();
-  for (int e = tid; e < nh * (kDv / 8); e += Cta::kThreads) {
-    const int hl = e / (kDv / 8), c8 = e % (kDv / 8);
-    bf16_bits* dst = L.p.out + bi * L.p.out_sb + si * L.p.out_ss + (h0 + hl) * L.p.out_sh + 8 * c8;
-    const uint4 v = *reinterpret_cast<const uint4*>(stage + hl * kOutPitch + 8 * c8);
-    if (reinterpret_cast<uintptr_t>(dst) % 16 == 0) {
-      *reinterpret_cast<uint4*>(dst) = v;
-    } else {
-      const bf16_bits* src = reinterpret_cast<const bf16_bits*>(&v);
-      for (int k = 0; k < 8; ++k) dst[k] = src[k];
-    }
-  }
+  store_output_rows<Cta::kThreads>(L, w, stage, kOutPitch);
 }
 
 }  // namespace mla::attn

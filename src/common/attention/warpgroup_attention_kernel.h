@@ -87,17 +87,9 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
   const int tid = int(threadIdx.x);
   const int g = tid / Wg::kThreads, t = tid % Wg::kThreads;
 
-  // Which row, heads and key range (decode_plan.h: cta = (row * head_tiles + ht) * splits + split).
-  int64_t cta = blockIdx.x;
-  const int64_t split = cta % L.splits;
-  cta /= L.splits;
-  const int64_t ht = cta % L.head_tiles, row = cta / L.head_tiles;
-  const int64_t bi = row / L.p.s_q, si = row % L.p.s_q;
-  const int64_t h0 = ht * Cta::kRows;
-  const int nh = int(L.p.h_q - h0 < Cta::kRows ? L.p.h_q - h0 : Cta::kRows);
-  const int64_t n_keys = L.p.topk + L.p.extra_topk;
-  const int64_t k_begin = split * L.keys_per_split;
-  const int64_t k_end = n_keys - k_begin < L.keys_per_split ? n_keys : k_begin + L.keys_per_split;
+  const CtaWork w(L, Cta::kRows);
+  const int64_t bi = w.bi, si = w.si, h0 = w.h0, k_begin = w.k_begin, k_end = w.k_end;
+  const int nh = w.nh;
   const KeyRange range{RowKeys(L.p, bi, si), k_begin, k_end,
                        int((k_end - k_begin + kBlockKeys - 1) / kBlockKeys)};
   // q of the 64 heads into the Q operand, asynchronously where its rows allow (one copy group,
@@ -256,17 +248,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
         Hw::pack_bf16x2(o[e] * f, o[e + 1] * f);
   }
   __syncthreads();
-  for (int e = tid; e < nh * (kDv / 8); e += Cta::kThreads) {
-    const int hl = e / (kDv / 8), c8 = e % (kDv / 8);
-    bf16_bits* dst = L.p.out + bi * L.p.out_sb + si * L.p.out_ss + (h0 + hl) * L.p.out_sh + 8 * c8;
-    const uint4 v = *reinterpret_cast<const uint4*>(stage + hl * Cta::kOutPitch + 8 * c8);
-    if (reinterpret_cast<uintptr_t>(dst) % 16 == 0) {
-      *reinterpret_cast<uint4*>(dst) = v;
-    } else {
-      const bf16_bits* src = reinterpret_cast<const bf16_bits*>(&v);
-      for (int k = 0; k < 8; ++k) dst[k] = src[k];
-    }
-  }
+  store_output_rows<Cta::kThreads>(L, w, stage, Cta::kOutPitch);
 }
 
 }  // namespace mla::attn
