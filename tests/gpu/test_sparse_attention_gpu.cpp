@@ -5,6 +5,7 @@
 #include "decode_on_device.h"
 #include "device_mirror.h"
 #include "host_context.h"
+#include "prefill_on_device.h"
 
 using namespace mlatest;
 
@@ -58,22 +59,10 @@ TEST_P(PrefillGpuSweep, ReferenceMatchesFloat64AndHost) {
   auto c = make_prefill_case(GetParam(), rng);
   GpuContext gpu;
   ASSERT_EQ(mla_context_set_backend(gpu.get(), MLA_BACKEND_REFERENCE), MLA_STATUS_SUCCESS);
-  DeviceTensor q(gpu.get(), c->q), kv(gpu.get(), c->kv), idx(gpu.get(), c->idx),
-      out(gpu.get(), c->out), ml(gpu.get(), c->max_logits), lse(gpu.get(), c->lse);
-  std::unique_ptr<DeviceTensor> len, sink;
-  if (c->spec.lengths) len = std::make_unique<DeviceTensor>(gpu.get(), c->len);
-  if (c->spec.sink) sink = std::make_unique<DeviceTensor>(gpu.get(), c->sink);
-  mla_sparse_prefill_args a = c->args();
-  a.q = q.ptr(), a.kv = kv.ptr(), a.indices = idx.ptr(), a.out = out.ptr();
-  a.max_logits = ml.ptr(), a.lse = lse.ptr();
-  a.topk_length = len ? len->ptr() : nullptr;
-  a.attn_sink = sink ? sink->ptr() : nullptr;
-  ASSERT_EQ(gpu_prefill(gpu.get(), a), MLA_STATUS_SUCCESS) << mla_last_error();
-  Tensor out_h = c->out, ml_h = c->max_logits, lse_h = c->lse;
-  out.download(out_h);
-  ml.download(ml_h);
-  lse.download(lse_h);
-  EXPECT_TRUE(check_prefill(*c, out_h, ml_h, lse_h));
+  PrefillOnDevice d(gpu.get(), *c);
+  ASSERT_EQ(gpu_prefill(gpu.get(), d.args), MLA_STATUS_SUCCESS) << mla_last_error();
+  const PrefillOutputs o = download_outputs(d, *c);
+  EXPECT_TRUE(check_prefill(*c, o.out, o.max_logits, o.lse));
 }
 
 INSTANTIATE_TEST_SUITE_P(Spec, PrefillGpuSweep, ::testing::ValuesIn(prefill_sweep()),

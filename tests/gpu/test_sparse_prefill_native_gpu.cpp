@@ -6,7 +6,7 @@
 // kv rows without 16-byte alignment; the mma.sync kernels where Hopper would take wgmma. Skips
 // where no GPU exists.
 #include "attention_cases.h"
-#include "device_mirror.h"
+#include "prefill_on_device.h"
 
 using namespace mlatest;
 
@@ -52,52 +52,20 @@ std::vector<PrefillSpec> native_prefill_sweep() {
   return out;
 }
 
-Tensor downloaded(const DeviceTensor& d, const Tensor& like) {
-  Tensor t = like;
-  d.download(t);
-  return t;
-}
-
-// A prefill case's tensors on the device, and the arguments that name them.
-struct PrefillOnDevice {
-  DeviceTensor q, kv, idx, out, ml, lse;
-  std::unique_ptr<DeviceTensor> len, sink;
-  mla_sparse_prefill_args args;
-  PrefillOnDevice(mla_context ctx, PrefillCase& c, const Tensor* kv_override = nullptr)
-      : q(ctx, c.q),
-        kv(ctx, kv_override ? *kv_override : c.kv),
-        idx(ctx, c.idx),
-        out(ctx, c.out),
-        ml(ctx, c.max_logits),
-        lse(ctx, c.lse) {
-    if (c.spec.lengths) len = std::make_unique<DeviceTensor>(ctx, c.len);
-    if (c.spec.sink) sink = std::make_unique<DeviceTensor>(ctx, c.sink);
-    args = c.args();
-    args.q = q.ptr(), args.kv = kv.ptr(), args.indices = idx.ptr(), args.out = out.ptr();
-    args.max_logits = ml.ptr(), args.lse = lse.ptr();
-    args.topk_length = len ? len->ptr() : nullptr;
-    args.attn_sink = sink ? sink->ptr() : nullptr;
-  }
-};
-
-struct PrefillResult {
-  Tensor out, ml, lse;
-};
-
-PrefillResult run_prefill(mla_context ctx, PrefillCase& c, mla_backend backend,
-                          const char* expect_backend, const Tensor* kv_override = nullptr) {
+PrefillOutputs run_prefill(mla_context ctx, PrefillCase& c, mla_backend backend,
+                           const char* expect_backend, const Tensor* kv_override = nullptr) {
   EXPECT_EQ(mla_context_set_backend(ctx, backend), MLA_STATUS_SUCCESS);
   PrefillOnDevice d(ctx, c, kv_override);
   EXPECT_EQ(gpu_prefill(ctx, d.args), MLA_STATUS_SUCCESS) << mla_last_error();
   EXPECT_STREQ(mla_last_backend(), expect_backend);
-  return {downloaded(d.out, c.out), downloaded(d.ml, c.max_logits), downloaded(d.lse, c.lse)};
+  return download_outputs(d, c);
 }
 
 void check_native(PrefillCase& c) {
   GpuContext gpu;
-  const PrefillResult n = run_prefill(gpu.get(), c, MLA_BACKEND_NATIVE, "native-" MLA_TEST_VENDOR);
-  EXPECT_TRUE(check_prefill(c, n.out, n.ml, n.lse));
-  const PrefillResult r =
+  const PrefillOutputs n = run_prefill(gpu.get(), c, MLA_BACKEND_NATIVE, "native-" MLA_TEST_VENDOR);
+  EXPECT_TRUE(check_prefill(c, n.out, n.max_logits, n.lse));
+  const PrefillOutputs r =
       run_prefill(gpu.get(), c, MLA_BACKEND_REFERENCE, "reference-" MLA_TEST_VENDOR);
   Checker co("native vs reference out", kPrefillOut);
   Checker cm("native vs reference max_logits", kPrefillStat);
@@ -108,7 +76,7 @@ void check_native(PrefillCase& c) {
       for (int64_t x = 0; x < 512; ++x)
         co.add(bf16_value(n.out.at<uint16_t>({t, h, x})), bf16_value(r.out.at<uint16_t>({t, h, x})),
                [&] { return where() + "[" + std::to_string(x) + "]"; });
-      cm.add(double(n.ml.at<float>({t, h})), double(r.ml.at<float>({t, h})), where);
+      cm.add(double(n.max_logits.at<float>({t, h})), double(r.max_logits.at<float>({t, h})), where);
       cl.add(double(n.lse.at<float>({t, h})), double(r.lse.at<float>({t, h})), where);
     }
   EXPECT_TRUE(co.result());
@@ -144,14 +112,15 @@ TEST(NativePrefill, DeterministicOverTwentyRuns) {
     s.sink = true;
     auto c = make_prefill_case(s, rng);
     GpuContext gpu;
-    const PrefillResult first =
+    const PrefillOutputs first =
         run_prefill(gpu.get(), *c, MLA_BACKEND_AUTO, "native-" MLA_TEST_VENDOR);
-    EXPECT_TRUE(check_prefill(*c, first.out, first.ml, first.lse));
+    EXPECT_TRUE(check_prefill(*c, first.out, first.max_logits, first.lse));
     for (int run = 1; run < 20; ++run) {
-      const PrefillResult again =
+      const PrefillOutputs again =
           run_prefill(gpu.get(), *c, MLA_BACKEND_AUTO, "native-" MLA_TEST_VENDOR);
       ASSERT_TRUE(unchanged(first.out.bytes, again.out.bytes)) << "h " << h << " run " << run;
-      ASSERT_TRUE(unchanged(first.ml.bytes, again.ml.bytes)) << "h " << h << " run " << run;
+      ASSERT_TRUE(unchanged(first.max_logits.bytes, again.max_logits.bytes))
+          << "h " << h << " run " << run;
       ASSERT_TRUE(unchanged(first.lse.bytes, again.lse.bytes)) << "h " << h << " run " << run;
     }
   }
@@ -171,7 +140,7 @@ TEST(NativePrefill, RowIndependentOfTheOthers) {
     s.sink = true;
     auto c = make_prefill_case(s, rng);
     GpuContext gpu;
-    const PrefillResult all =
+    const PrefillOutputs all =
         run_prefill(gpu.get(), *c, MLA_BACKEND_NATIVE, "native-" MLA_TEST_VENDOR);
     for (int64_t t : {int64_t(0), int64_t(29), int64_t(63)}) {
       PrefillSpec one_spec = s;
@@ -196,11 +165,12 @@ TEST(NativePrefill, RowIndependentOfTheOthers) {
       poison(one.out);
       poison(one.max_logits);
       poison(one.lse);
-      const PrefillResult r =
+      const PrefillOutputs r =
           run_prefill(gpu.get(), one, MLA_BACKEND_NATIVE, "native-" MLA_TEST_VENDOR);
       for (int64_t hh = 0; hh < h; ++hh) {
         ASSERT_EQ(r.lse.at<uint32_t>({0, hh}), all.lse.at<uint32_t>({t, hh})) << t << " " << hh;
-        ASSERT_EQ(r.ml.at<uint32_t>({0, hh}), all.ml.at<uint32_t>({t, hh})) << t << " " << hh;
+        ASSERT_EQ(r.max_logits.at<uint32_t>({0, hh}), all.max_logits.at<uint32_t>({t, hh}))
+            << t << " " << hh;
         for (int64_t x = 0; x < 512; ++x)
           ASSERT_EQ(r.out.at<uint16_t>({0, hh, x}), all.out.at<uint16_t>({t, hh, x}))
               << t << " " << hh << " " << x;
@@ -228,9 +198,9 @@ TEST(NativePrefill, UnalignedKvRowsAreServedNatively) {
       for (int64_t x = 0; x < s.d_qk; ++x)
         odd.at<uint16_t>({r, 0, x}) = c->kv.at<uint16_t>({r, 0, x});
     GpuContext gpu;
-    const PrefillResult n =
+    const PrefillOutputs n =
         run_prefill(gpu.get(), *c, MLA_BACKEND_NATIVE, "native-" MLA_TEST_VENDOR, &odd);
-    EXPECT_TRUE(check_prefill(*c, n.out, n.ml, n.lse)) << "h " << h;
+    EXPECT_TRUE(check_prefill(*c, n.out, n.max_logits, n.lse)) << "h " << h;
   }
 }
 
@@ -257,9 +227,9 @@ TEST(NativePrefill, UnalignedQueryAndOutputRowsOnWideCtas) {
     c->out = Tensor(dt_bf16(), {s.s_q, h, 512}, {0, 0, 1});
     poison(c->out);
     GpuContext gpu;
-    const PrefillResult n =
+    const PrefillOutputs n =
         run_prefill(gpu.get(), *c, MLA_BACKEND_NATIVE, "native-" MLA_TEST_VENDOR);
-    EXPECT_TRUE(check_prefill(*c, n.out, n.ml, n.lse)) << "h " << h;
+    EXPECT_TRUE(check_prefill(*c, n.out, n.max_logits, n.lse)) << "h " << h;
   }
 }
 
@@ -295,8 +265,8 @@ TEST(NativePrefill, CompareModeAgreesWithTheReference) {
   s.lengths = true;
   auto c = make_prefill_case(s, rng);
   GpuContext gpu;
-  const PrefillResult r =
+  const PrefillOutputs r =
       run_prefill(gpu.get(), *c, MLA_BACKEND_COMPARE,
                   "compare(native-" MLA_TEST_VENDOR " vs reference-" MLA_TEST_VENDOR ")");
-  EXPECT_TRUE(check_prefill(*c, r.out, r.ml, r.lse));
+  EXPECT_TRUE(check_prefill(*c, r.out, r.max_logits, r.lse));
 }

@@ -2,6 +2,34 @@
 
 namespace mlatest {
 
+PrefillOnDevice::PrefillOnDevice(mla_context ctx, PrefillCase& c, const Tensor* kv_override)
+    : q(ctx, c.q),
+      kv(ctx, kv_override != nullptr ? *kv_override : c.kv),
+      idx(ctx, c.idx),
+      out(ctx, c.out),
+      max_logits(ctx, c.max_logits),
+      lse(ctx, c.lse) {
+  if (c.spec.lengths) len = std::make_unique<DeviceTensor>(ctx, c.len);
+  if (c.spec.sink) sink = std::make_unique<DeviceTensor>(ctx, c.sink);
+  args = c.args();
+  args.q = q.ptr();
+  args.kv = kv.ptr();
+  args.indices = idx.ptr();
+  args.topk_length = len ? len->ptr() : nullptr;
+  args.attn_sink = sink ? sink->ptr() : nullptr;
+  args.out = out.ptr();
+  args.max_logits = max_logits.ptr();
+  args.lse = lse.ptr();
+}
+
+PrefillOutputs download_outputs(const PrefillOnDevice& d, const PrefillCase& c) {
+  PrefillOutputs o{c.out, c.max_logits, c.lse};
+  d.out.download(o.out);
+  d.max_logits.download(o.max_logits);
+  d.lse.download(o.lse);
+  return o;
+}
+
 PagedPrefillOnDevice::PagedPrefillOnDevice(mla_context ctx, PagedPrefillCase& c)
     : q(ctx, c.q),
       idx(ctx, c.idx),

@@ -1,6 +1,6 @@
-// A paged prefill case (attention_cases.h) copied to the device, with its argument struct
-// pointing at the device copies; and the gather-then-prefill path of mla_attention.h on the
-// device, for the bit-exactness checks.
+// Prefill cases (attention_cases.h) copied to the device, with their argument structs pointing
+// at the device copies: bf16 rows and the paged cache; and the gather-then-prefill path of
+// mla_attention.h on the device, for the bit-exactness checks.
 #pragma once
 
 #include <memory>
@@ -9,6 +9,14 @@
 #include "device_mirror.h"
 
 namespace mlatest {
+
+// A bf16-rows case; kv_override: another kv tensor of the same values (e.g. another layout).
+struct PrefillOnDevice {
+  PrefillOnDevice(mla_context ctx, PrefillCase& c, const Tensor* kv_override = nullptr);
+  DeviceTensor q, kv, idx, out, max_logits, lse;
+  std::unique_ptr<DeviceTensor> len, sink;
+  mla_sparse_prefill_args args;
+};
 
 struct PagedPrefillOnDevice {
   PagedPrefillOnDevice(mla_context ctx, PagedPrefillCase& c);
@@ -24,6 +32,7 @@ struct PrefillOutputs {
 };
 
 // Downloads the device outputs of d.
+PrefillOutputs download_outputs(const PrefillOnDevice& d, const PrefillCase& c);
 PrefillOutputs download_outputs(const PagedPrefillOnDevice& d, const PagedPrefillCase& c);
 
 // mla_kv_gather of every slot of the device cache into bf16 [num_slots, 1, d_qk], then
