@@ -74,6 +74,57 @@ mla_status validate(const mla_sparse_decode_args* a, SparseDecodeProblem* p) {
   return MLA_STATUS_SUCCESS;
 }
 
+namespace {
+
+// What both sparse prefills check alike beside q and the keys: topk_length, attn_sink and the
+// three outputs of s_q rows and h_q heads (SPEC 4), in this order.
+struct PrefillRowArgs {
+  TensorCheck len, sink, out, ml, lse;
+
+  template <class Args>
+  PrefillRowArgs(const Args* a, int64_t s_q, int64_t h_q)
+      : len("topk_length", a->topk_length, true),
+        sink("attn_sink", a->attn_sink, true),
+        out("out", a->out),
+        ml("max_logits", a->max_logits),
+        lse("lse", a->lse) {
+    len.dtype(DType::I32).ndim(1).dim(0, s_q, "s_q");
+    sink.dtype(DType::F32).ndim(1).dim(0, h_q, "h_q");
+    out.dtype(DType::Bf16).ndim(3).dim(0, s_q, "s_q").dim(1, h_q, "h_q").dim(2, kDv, "d_v");
+    out.unit_last_stride();
+    ml.dtype(DType::F32).ndim(2).dim(0, s_q, "s_q").dim(1, h_q, "h_q").unit_last_stride();
+    lse.dtype(DType::F32).ndim(2).dim(0, s_q, "s_q").dim(1, h_q, "h_q").unit_last_stride();
+  }
+  mla_status status() const {
+    return first_error({len.status(), sink.status(), out.status(), ml.status(), lse.status()});
+  }
+  // The fields both problem types share: shapes, q, indices (row stride), and the above.
+  template <class Problem>
+  void fill(Problem* p, const TensorCheck& q, int64_t d_qk, const TensorCheck& idx,
+            int64_t topk) const {
+    p->s_q = q.size(0);
+    p->h_q = q.size(1);
+    p->d_qk = d_qk;
+    p->topk = topk;
+    p->q = q.data<const bf16_bits>();
+    p->q_ss = q.stride(0), p->q_sh = q.stride(1);
+    p->idx = idx.data<const int32_t>();
+    p->idx_s = idx.stride(0);
+    p->topk_len = len.data<const int32_t>();
+    p->topk_len_s = len.stride(0);
+    p->sink = sink.data<const float>();
+    p->sink_s = sink.stride(0);
+    p->out = out.data<bf16_bits>();
+    p->out_ss = out.stride(0), p->out_sh = out.stride(1);
+    p->max_logits = ml.data<float>();
+    p->ml_ss = ml.stride(0), p->ml_sh = ml.stride(1);
+    p->lse = lse.data<float>();
+    p->lse_ss = lse.stride(0), p->lse_sh = lse.stride(1);
+  }
+};
+
+}  // namespace
+
 mla_status validate(const mla_sparse_prefill_args* a, SparsePrefillProblem* p) {
   if (a == nullptr) return fail(MLA_STATUS_INVALID_ARGUMENT, "args: is NULL");
   TensorCheck q("q", a->q);
@@ -89,42 +140,14 @@ mla_status validate(const mla_sparse_prefill_args* a, SparsePrefillProblem* p) {
   TensorCheck idx("indices", a->indices);
   idx.dtype(DType::I32).ndim(3).dim(0, s_q, "s_q").dim(1, 1, "h_kv");
   idx.dim_at_least(2, 1, "topk").unit_last_stride();
-  TensorCheck len("topk_length", a->topk_length, true);
-  len.dtype(DType::I32).ndim(1).dim(0, s_q, "s_q");
-  TensorCheck sink("attn_sink", a->attn_sink, true);
-  sink.dtype(DType::F32).ndim(1).dim(0, h_q, "h_q");
-  TensorCheck out("out", a->out);
-  out.dtype(DType::Bf16).ndim(3).dim(0, s_q, "s_q").dim(1, h_q, "h_q").dim(2, kDv, "d_v");
-  out.unit_last_stride();
-  TensorCheck ml("max_logits", a->max_logits);
-  ml.dtype(DType::F32).ndim(2).dim(0, s_q, "s_q").dim(1, h_q, "h_q").unit_last_stride();
-  TensorCheck lse("lse", a->lse);
-  lse.dtype(DType::F32).ndim(2).dim(0, s_q, "s_q").dim(1, h_q, "h_q").unit_last_stride();
-  MLA_TRY(first_error({kv.status(), idx.status(), len.status(), sink.status(), out.status(),
-                       ml.status(), lse.status()}));
+  const PrefillRowArgs rows(a, s_q, h_q);
+  MLA_TRY(first_error({kv.status(), idx.status(), rows.status()}));
   MLA_TRY(resolve_softmax_scale(a->softmax_scale, d_qk, &p->scale));
 
-  p->s_q = s_q;
-  p->h_q = h_q;
-  p->d_qk = d_qk;
+  rows.fill(p, q, d_qk, idx, idx.size(2));
   p->s_kv = kv.size(0);
-  p->topk = idx.size(2);
-  p->q = q.data<const bf16_bits>();
-  p->q_ss = q.stride(0), p->q_sh = q.stride(1);
   p->kv = kv.data<const bf16_bits>();
   p->kv_s = kv.stride(0);
-  p->idx = idx.data<const int32_t>();
-  p->idx_s = idx.stride(0);
-  p->topk_len = len.data<const int32_t>();
-  p->topk_len_s = len.stride(0);
-  p->sink = sink.data<const float>();
-  p->sink_s = sink.stride(0);
-  p->out = out.data<bf16_bits>();
-  p->out_ss = out.stride(0), p->out_sh = out.stride(1);
-  p->max_logits = ml.data<float>();
-  p->ml_ss = ml.stride(0), p->ml_sh = ml.stride(1);
-  p->lse = lse.data<float>();
-  p->lse_ss = lse.stride(0), p->lse_sh = lse.stride(1);
   return MLA_STATUS_SUCCESS;
 }
 
@@ -145,39 +168,11 @@ mla_status validate(const mla_sparse_prefill_paged_args* a, SparsePrefillPagedPr
   const int last = idx.dims() - 1;
   if (last == 2) idx.dim(1, 1, "h_kv");
   idx.dim(0, s_q, "s_q").dim_at_least(last, 1, "topk").unit_last_stride();
-  TensorCheck len("topk_length", a->topk_length, true);
-  len.dtype(DType::I32).ndim(1).dim(0, s_q, "s_q");
-  TensorCheck sink("attn_sink", a->attn_sink, true);
-  sink.dtype(DType::F32).ndim(1).dim(0, h_q, "h_q");
-  TensorCheck out("out", a->out);
-  out.dtype(DType::Bf16).ndim(3).dim(0, s_q, "s_q").dim(1, h_q, "h_q").dim(2, kDv, "d_v");
-  out.unit_last_stride();
-  TensorCheck ml("max_logits", a->max_logits);
-  ml.dtype(DType::F32).ndim(2).dim(0, s_q, "s_q").dim(1, h_q, "h_q").unit_last_stride();
-  TensorCheck lse("lse", a->lse);
-  lse.dtype(DType::F32).ndim(2).dim(0, s_q, "s_q").dim(1, h_q, "h_q").unit_last_stride();
-  MLA_TRY(first_error(
-      {idx.status(), len.status(), sink.status(), out.status(), ml.status(), lse.status()}));
+  const PrefillRowArgs rows(a, s_q, h_q);
+  MLA_TRY(first_error({idx.status(), rows.status()}));
   MLA_TRY(resolve_softmax_scale(a->softmax_scale, d_qk, &p->scale));
 
-  p->s_q = s_q;
-  p->h_q = h_q;
-  p->d_qk = d_qk;
-  p->topk = idx.size(last);
-  p->q = q.data<const bf16_bits>();
-  p->q_ss = q.stride(0), p->q_sh = q.stride(1);
-  p->idx = idx.data<const int32_t>();
-  p->idx_s = idx.stride(0);
-  p->topk_len = len.data<const int32_t>();
-  p->topk_len_s = len.stride(0);
-  p->sink = sink.data<const float>();
-  p->sink_s = sink.stride(0);
-  p->out = out.data<bf16_bits>();
-  p->out_ss = out.stride(0), p->out_sh = out.stride(1);
-  p->max_logits = ml.data<float>();
-  p->ml_ss = ml.stride(0), p->ml_sh = ml.stride(1);
-  p->lse = lse.data<float>();
-  p->lse_ss = lse.stride(0), p->lse_sh = lse.stride(1);
+  rows.fill(p, q, d_qk, idx, idx.size(last));
   return MLA_STATUS_SUCCESS;
 }
 
