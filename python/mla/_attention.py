@@ -162,6 +162,11 @@ def sparse_prefill(q, kv, indices, topk_length, attn_sink, softmax_scale):
     plan = _plans.lookup(key)
     if plan is None:
         plan = _plans.store(key, _prefill_plan(tensors, softmax_scale))
+    return _run_prefill(plan, tensors, softmax_scale)
+
+
+def _run_prefill(plan, tensors, softmax_scale):
+    """Allocates the outputs of a prefill plan and runs it: (out, max_logits, lse)."""
     out_shape, stat_shape = plan.shapes
     device = plan.device
     out = torch.empty(out_shape, dtype=torch.bfloat16, device=device)
@@ -194,19 +199,25 @@ def _prefill_plan(tensors, softmax_scale):
     check_dim("attn_sink", attn_sink, 0, h_q, "h_q")
     check_tensor("topk_length", topk_length, _I32, 1, device, optional_ok=True)
     check_dim("topk_length", topk_length, 0, s_q, "s_q")
+    return _prefill_plan_of("mla_sparse_prefill", c.SparsePrefillArgs(), device,
+                            (q, describe(kv), indices, topk_length, attn_sink), softmax_scale)
 
+
+def _prefill_plan_of(name, args, device, tensors, softmax_scale):
+    """The plan of a checked prefill call: `tensors` is (q, the kv descriptor, indices,
+    topk_length, attn_sink); outputs [s_q, h_q, 512] and [s_q, h_q] twice."""
+    q, kv, indices, topk_length, attn_sink = tensors
+    s_q, h_q = q.shape[0], q.shape[1]
     out_shape, stat_shape = (s_q, h_q, D_V), (s_q, h_q)
     out = torch.empty(out_shape, dtype=torch.bfloat16, device=device)
     stat = torch.empty(stat_shape, dtype=torch.float32, device=device)
-    descs = [describe(q), describe(kv), describe(indices), _describe_opt(topk_length),
+    descs = [describe(q), kv, describe(indices), _describe_opt(topk_length),
              _describe_opt(attn_sink), describe(out), describe(stat), describe(stat)]
-    args = c.SparsePrefillArgs()
-    args.q, args.kv, args.indices = _ptr(descs[0]), _ptr(descs[1]), _ptr(descs[2])
+    args.q, args.kv, args.indices = _ptr(descs[0]), _ptr(kv), _ptr(descs[2])
     args.topk_length, args.attn_sink = _ptr(descs[3]), _ptr(descs[4])
     args.softmax_scale = softmax_scale
     args.out, args.max_logits, args.lse = _ptr(descs[5]), _ptr(descs[6]), _ptr(descs[7])
-    plan = _runtime_plan("mla_sparse_prefill", device, args, descs,
-                         "mla_sparse_prefill_workspace_size")
+    plan = _runtime_plan(name, device, args, descs, name + "_workspace_size")
     plan.shapes = (out_shape, stat_shape)
     return plan
 
@@ -225,14 +236,7 @@ def sparse_prefill_paged(q, k_cache, indices, topk_length, attn_sink, softmax_sc
     plan = _plans.lookup(key)
     if plan is None or not plan.extents_hold(tensors):
         plan = _plans.store(key, _prefill_paged_plan(tensors, softmax_scale, page_size))
-    out_shape, stat_shape = plan.shapes
-    device = plan.device
-    out = torch.empty(out_shape, dtype=torch.bfloat16, device=device)
-    max_logits = torch.empty(stat_shape, dtype=torch.float32, device=device)
-    lse = torch.empty(stat_shape, dtype=torch.float32, device=device)
-    plan.args.softmax_scale = softmax_scale
-    plan.run(tensors + (out, max_logits, lse))
-    return out, max_logits, lse
+    return _run_prefill(plan, tensors, softmax_scale)
 
 
 def _prefill_paged_plan(tensors, softmax_scale, page_size):
@@ -258,20 +262,8 @@ def _prefill_paged_plan(tensors, softmax_scale, page_size):
     check_dim("topk_length", topk_length, 0, s_q, "s_q")
     check_tensor("attn_sink", attn_sink, _F32, 1, device, optional_ok=True)
     check_dim("attn_sink", attn_sink, 0, h_q, "h_q")
-
-    out_shape, stat_shape = (s_q, h_q, D_V), (s_q, h_q)
-    out = torch.empty(out_shape, dtype=torch.bfloat16, device=device)
-    stat = torch.empty(stat_shape, dtype=torch.float32, device=device)
-    descs = [describe(q), kv, describe(indices), _describe_opt(topk_length),
-             _describe_opt(attn_sink), describe(out), describe(stat), describe(stat)]
-    args = c.SparsePrefillPagedArgs()
-    args.q, args.kv, args.indices = _ptr(descs[0]), _ptr(kv), _ptr(descs[2])
-    args.topk_length, args.attn_sink = _ptr(descs[3]), _ptr(descs[4])
-    args.softmax_scale = softmax_scale
-    args.out, args.max_logits, args.lse = _ptr(descs[5]), _ptr(descs[6]), _ptr(descs[7])
-    plan = _runtime_plan("mla_sparse_prefill_paged", device, args, descs,
-                         "mla_sparse_prefill_paged_workspace_size")
-    plan.shapes = (out_shape, stat_shape)
+    plan = _prefill_plan_of("mla_sparse_prefill_paged", c.SparsePrefillPagedArgs(), device,
+                            (q, kv, indices, topk_length, attn_sink), softmax_scale)
     plan.extent_checks = _cache_extent_checks(((1, k_cache, kv),))
     return plan
 
