@@ -143,6 +143,15 @@ def _decode_reference(c, version, caches, flavor, dev):
 
 # ---- sparse prefill (SPEC 4) ------------------------------------------------------------
 
+def _sink(h_q, gen):
+    """attn_sink [h_q]: random, with +inf on head 0 and -inf on the last (SPEC 8's test data)."""
+    s = torch.randn(h_q, generator=gen)
+    s[0] = float("inf")
+    if h_q > 1:
+        s[-1] = -float("inf")
+    return s
+
+
 def prefill_case(d_qk, s_q, h_q, s_kv, topk, gen, lengths=False, sink=False):
     """Inputs of one sparse prefill call (CPU tensors) and their float64 reference."""
     kv = bf16(torch.randn(s_kv, 1, d_qk, generator=gen) / 10)
@@ -166,11 +175,7 @@ def prefill_case(d_qk, s_q, h_q, s_kv, topk, gen, lengths=False, sink=False):
     c = dict(q=make_q((s_q, h_q, d_qk), gen), kv=kv, indices=idx, topk_length=length,
              attn_sink=None, sm_scale=d_qk ** -0.5)
     if sink:
-        s = torch.randn(h_q, generator=gen)
-        s[0] = float("inf")
-        if h_q > 1:
-            s[-1] = -float("inf")
-        c["attn_sink"] = s
+        c["attn_sink"] = _sink(h_q, gen)
     c["reference"] = lambda dev="cpu": _prefill_reference(c, dev)
     return c
 
@@ -208,11 +213,7 @@ def prefill_paged_case(version, s_q, h_q, topk, gen, page_size=64, num_pages=Non
              attn_sink=None, sm_scale=d ** -0.5, page_size=page_size, page_stride=stride,
              flavor=flavor)
     if sink:
-        s = torch.randn(h_q, generator=gen)
-        s[0] = float("inf")
-        if h_q > 1:
-            s[-1] = -float("inf")
-        c["attn_sink"] = s
+        c["attn_sink"] = _sink(h_q, gen)
     c["reference"] = lambda dev="cpu": _prefill_paged_reference(c, version, flavor, dev)
     return c
 

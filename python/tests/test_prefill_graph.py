@@ -11,8 +11,8 @@ from conftest import DEVICES
 GPU = [d for d in DEVICES if not isinstance(d, str)]  # the CUDA parameter, with its skip mark
 
 
-def capture_and_replay(step, refresh):
-    """Captures step(), changes the inputs in place with refresh(), replays, and returns the
+def capture_and_replay(step, q, indices, gen):
+    """Captures step(), puts new values in q and new indices in place, replays, and returns the
     replayed results beside a direct call's on the same inputs."""
     step()  # first call: the workspace and the call plan are made outside the capture
     torch.cuda.synchronize()
@@ -20,7 +20,8 @@ def capture_and_replay(step, refresh):
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.stream(stream), torch.cuda.graph(graph, stream=stream):
         captured = step()
-    refresh()
+    q.copy_(torch.randn(q.shape, generator=gen).clamp(-1, 1).to(q.device, q.dtype))
+    indices.copy_(indices.flip(-1))
     graph.replay()
     torch.cuda.synchronize()
     direct = step()
@@ -39,11 +40,7 @@ def test_prefill_graph_capture_and_replay(device, gen, d_qk, h_q, topk):
     def step():
         return flash_mla.flash_mla_sparse_fwd(q, kv, indices, c["sm_scale"], attn_sink=sink)
 
-    def refresh():
-        q.copy_(torch.randn(q.shape, generator=gen).clamp(-1, 1).to(device, q.dtype))
-        indices.copy_(indices.flip(-1))
-
-    captured, direct = capture_and_replay(step, refresh)
+    captured, direct = capture_and_replay(step, q, indices, gen)
     for g, d in zip(captured, direct):
         assert torch.equal(g, d)
 
@@ -61,10 +58,6 @@ def test_prefill_paged_graph_capture_and_replay(device, gen, version, h_q, topk)
         return flash_mla.flash_mla_sparse_fwd_paged(q, k_cache, indices, c["sm_scale"],
                                                     attn_sink=sink, page_size=c["page_size"])
 
-    def refresh():
-        q.copy_(torch.randn(q.shape, generator=gen).clamp(-1, 1).to(device, q.dtype))
-        indices.copy_(indices.flip(-1))
-
-    captured, direct = capture_and_replay(step, refresh)
+    captured, direct = capture_and_replay(step, q, indices, gen)
     for g, d in zip(captured, direct):
         assert torch.equal(g, d)
