@@ -7,7 +7,9 @@
 namespace mlatest {
 namespace {
 
-uint16_t random_key_value(Rng& rng) { return bf16_round(rng.normal() / 10.0); }
+uint16_t random_key_value(Rng& rng) {
+  return bf16_round(rng.normal() / 10.0);
+}
 uint16_t random_query_value(Rng& rng) {
   return bf16_round(std::min(1.0, std::max(-1.0, rng.normal())));
 }
@@ -17,10 +19,14 @@ uint16_t random_query_value(Rng& rng) {
 int32_t random_index(Rng& rng, int64_t slots, double invalid_rate) {
   if (rng.chance(invalid_rate)) {
     switch (rng.integer(0, 3)) {
-      case 0: return -1;
-      case 1: return int32_t(rng.integer(INT32_MIN, -2));
-      case 2: return int32_t(slots);
-      default: return int32_t(rng.integer(slots, INT32_MAX));
+      case 0:
+        return -1;
+      case 1:
+        return int32_t(rng.integer(INT32_MIN, -2));
+      case 2:
+        return int32_t(slots);
+      default:
+        return int32_t(rng.integer(slots, INT32_MAX));
     }
   }
   return int32_t(rng.integer(0, slots - 1));
@@ -37,8 +43,8 @@ Tensor lengths_tensor(Rng& rng, int64_t n, int64_t max, bool strided) {
   Tensor t = strided ? strided_vector(dt_i32(), n, 3) : Tensor(dt_i32(), {n});
   for (int64_t i = 0; i < n; ++i) {
     int64_t l = rng.integer(0, max);
-    if (i == 0) l = max;       // one full row
-    if (i == 1) l = 0;         // one empty row
+    if (i == 0) l = max;  // one full row
+    if (i == 1) l = 0;    // one empty row
     t.at<int32_t>({i}) = int32_t(l);
   }
   return t;
@@ -195,6 +201,23 @@ std::unique_ptr<DecodeCase> make_decode_case(const DecodeSpec& sp, Rng& rng) {
 
 // ---- prefill ----
 
+namespace {
+
+// The float64 results of every head of prefill row t ([t][h][d] of q) over `keys`.
+void append_prefill_refs(const Tensor& q_t, int64_t t, const Tensor* sink,
+                         const std::vector<const std::vector<double>*>& keys, double scale,
+                         std::vector<AttnRowResult>* ref) {
+  const int64_t h_q = q_t.desc.shape[1], d = q_t.desc.shape[2];
+  for (int64_t h = 0; h < h_q; ++h) {
+    std::vector<double> q(static_cast<size_t>(d));
+    for (int64_t x = 0; x < d; ++x) q[size_t(x)] = bf16_value(q_t.at<uint16_t>({t, h, x}));
+    const double s = sink != nullptr ? double(sink->at<float>({h})) : kNaN;
+    ref->push_back(attention_row(keys, q, scale, s));
+  }
+}
+
+}  // namespace
+
 std::string PrefillSpec::name() const {
   std::ostringstream s;
   s << "sq" << s_q << "_h" << h_q << "_d" << d_qk << "_skv" << s_kv << "_topk" << topk;
@@ -234,9 +257,8 @@ std::unique_ptr<PrefillCase> make_prefill_case(const PrefillSpec& sp, Rng& rng) 
   c->idx = Tensor(dt_i32(), {sp.s_q, 1, sp.topk}, {pad, 0, 5 * pad});
   for (int64_t t = 0; t < sp.s_q; ++t)
     for (int64_t j = 0; j < sp.topk; ++j)
-      c->idx.at<int32_t>({t, 0, j}) = (sp.empty_row && t == 0)
-                                          ? -1
-                                          : random_index(rng, sp.s_kv, sp.invalid_rate);
+      c->idx.at<int32_t>({t, 0, j}) =
+          (sp.empty_row && t == 0) ? -1 : random_index(rng, sp.s_kv, sp.invalid_rate);
   if (sp.lengths) c->len = lengths_tensor(rng, sp.s_q, sp.topk, sp.strided);
   if (sp.sink) {
     c->sink = sp.strided ? strided_vector(dt_f32(), sp.h_q, 2) : Tensor(dt_f32(), {sp.h_q});
@@ -270,12 +292,7 @@ std::unique_ptr<PrefillCase> make_prefill_case(const PrefillSpec& sp, Rng& rng) 
       }
       keys.push_back(&it->second);
     }
-    for (int64_t h = 0; h < sp.h_q; ++h) {
-      std::vector<double> q(static_cast<size_t>(d));
-      for (int64_t x = 0; x < d; ++x) q[size_t(x)] = bf16_value(c->q.at<uint16_t>({t, h, x}));
-      const double sink = sp.sink ? double(c->sink.at<float>({h})) : kNaN;
-      c->ref.push_back(attention_row(keys, q, scale, sink));
-    }
+    append_prefill_refs(c->q, t, sp.sink ? &c->sink : nullptr, keys, scale, &c->ref);
   }
   return c;
 }
@@ -416,12 +433,7 @@ std::unique_ptr<PagedPrefillCase> make_paged_prefill_case(
       }
       keys.push_back(&it->second);
     }
-    for (int64_t h = 0; h < sp.h_q; ++h) {
-      std::vector<double> q(static_cast<size_t>(d));
-      for (int64_t x = 0; x < d; ++x) q[size_t(x)] = bf16_value(c->q.at<uint16_t>({t, h, x}));
-      const double sink = sp.sink ? double(c->sink.at<float>({h})) : kNaN;
-      c->ref.push_back(attention_row(keys, q, scale, sink));
-    }
+    append_prefill_refs(c->q, t, sp.sink ? &c->sink : nullptr, keys, scale, &c->ref);
   }
   return c;
 }
