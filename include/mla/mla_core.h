@@ -18,10 +18,11 @@ extern "C" {
 
 /* ---- Versions ---------------------------------------------------------------------------- */
 #define MLA_VERSION_MAJOR 0
-#define MLA_VERSION_MINOR 1
+#define MLA_VERSION_MINOR 2
 #define MLA_VERSION_PATCH 0
-/* Bumped whenever a public struct or signature changes. */
-#define MLA_API_VERSION 1
+/* Bumped whenever a public struct or signature changes or is added
+ * (2: mla_sparse_prefill_paged). */
+#define MLA_API_VERSION 2
 
 /* The API version the library was built with; compare with MLA_API_VERSION. */
 MLA_API int32_t mla_get_api_version(void);
