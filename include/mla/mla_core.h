@@ -18,11 +18,12 @@ extern "C" {
 
 /* ---- Versions ---------------------------------------------------------------------------- */
 #define MLA_VERSION_MAJOR 0
-#define MLA_VERSION_MINOR 2
-#define MLA_VERSION_PATCH 0
-/* Bumped whenever a public struct or signature changes or is added
- * (2: mla_sparse_prefill_paged). */
-#define MLA_API_VERSION 2
+#define MLA_VERSION_MINOR 1
+#define MLA_VERSION_PATCH 1
+/* Bumped whenever an existing public struct or signature changes (additions keep it: a program
+ * built against the older header still runs against the newer library). Versions 0.x: the
+ * minor version moves with incompatible changes, the patch version with additions. */
+#define MLA_API_VERSION 1
 
 /* The API version the library was built with; compare with MLA_API_VERSION. */
 MLA_API int32_t mla_get_api_version(void);

@@ -19,7 +19,7 @@ from .indexer import (fast_topk_transform_fused, fast_topk_transform_ragged_fuse
                       fp8_mqa_logits, fp8_paged_mqa_logits, get_paged_mqa_logits_metadata,
                       indexer_topk)
 
-__version__ = "0.2.0"
+__version__ = "0.1.1"
 
 __all__ = [
     "__version__", "library_version", "library_path", "device_count",
@@ -34,7 +34,7 @@ __all__ = [
 
 
 def library_version():
-    """libmla's version string, e.g. '0.2.0 cuda' (version and GPU vendor of the build)."""
+    """libmla's version string, e.g. '0.1.1 cuda' (version and GPU vendor of the build)."""
     return library().mla_get_version_string().decode()
 
 

@@ -7,7 +7,7 @@ LP64 layout the C compiler gives.
 """
 import ctypes
 
-API_VERSION = 2  # MLA_API_VERSION these mirrors follow
+API_VERSION = 1  # MLA_API_VERSION these mirrors follow
 
 # ---- status codes (mla_status) ----
 STATUS_SUCCESS = 0

@@ -26,8 +26,8 @@ def run_python(code, **env_changes):
 
 
 def test_versions():
-    assert mla.__version__ == "0.2.0"
-    assert mla.library_version().startswith("0.2.0 ")
+    assert mla.__version__ == "0.1.1"
+    assert mla.library_version().startswith("0.1.1 ")
     assert os.path.exists(mla.library_path())
 
 
