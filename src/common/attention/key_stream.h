@@ -77,7 +77,9 @@ struct KeyLoader {
   uint4 raw[kPer];
   uint2 scale_word;  // V4.0: the key's 8 scale bytes
 
-  MLA_DEVICE KeyLoader() : key(int(threadIdx.x) / kLanes), seg(int(threadIdx.x) % kLanes) {}
+  MLA_DEVICE KeyLoader() : KeyLoader(int(threadIdx.x)) {}
+  // thread: this thread's place among the kThreads that load (a warp's lanes stay together).
+  MLA_DEVICE explicit KeyLoader(int thread) : key(thread / kLanes), seg(thread % kLanes) {}
 
   // Starts the loads of key j of the row (j >= k_end: none) whose index value is `index`.
   MLA_DEVICE MLA_FORCEINLINE void issue(const SparseDecodeProblem& p, int64_t j, int64_t k_end,

@@ -13,6 +13,7 @@
 //     template <class Fmt> using PrefillWide = DecodeCta<...>;    // (kMaxRows == 64)
 //     static constexpr bool kWarpgroup;  // a warpgroup tile: 64-head CTAs of decode and
 //     template <class Source> using Warpgroup = WarpgroupCta<...>;  // prefill, where
+//     template <class Fmt> using DequantWarpgroup = DequantWarpgroupCta<...>;  // (decode)
 //     static bool warpgroup_runs();                                 // the device runs it
 //   };
 #pragma once
@@ -22,6 +23,7 @@
 #include "../error.h"
 #include "split_combine.h"
 #include "warpgroup_attention_kernel.h"
+#include "warpgroup_dequant_kernel.h"
 
 namespace mla::attn {
 
@@ -61,14 +63,25 @@ mla_status launch_decode_cta(const DecodeLaunch& L, int64_t ctas, mla_stream str
 
 template <class Cta>
 mla_status launch_warpgroup_cta(const DecodeLaunch& L, int64_t ctas, mla_stream stream) {
+  if (L.splits != 1)  // prefill's rows, never split: the kernel writes final outputs only
+    return fail(MLA_STATUS_INTERNAL, "warpgroup_attention_kernel: split rows");
   auto kernel = warpgroup_attention_kernel<Cta>;
   MLA_TRY(allow_shared_bytes<Cta>(reinterpret_cast<const void*>(kernel)));
   kernel<<<unsigned(ctas), Cta::kThreads, Cta::kSmemBytes, gpu::as_stream(stream)>>>(L);
   return gpu::check_launch("warpgroup_attention_kernel");
 }
 
-// 64 heads per CTA where the vendor has a warpgroup tile and the device runs it
-// (warpgroup_attention_kernel.h); Source: warpgroup_key_sources.h.
+template <class Cta>
+mla_status launch_dequant_warpgroup_cta(const DecodeLaunch& L, int64_t ctas, mla_stream stream) {
+  auto kernel = warpgroup_dequant_kernel<Cta>;
+  MLA_TRY(allow_shared_bytes<Cta>(reinterpret_cast<const void*>(kernel)));
+  kernel<<<unsigned(ctas), Cta::kThreads, Cta::kSmemBytes, gpu::as_stream(stream)>>>(L);
+  return gpu::check_launch("warpgroup_dequant_kernel");
+}
+
+// 64 heads per CTA where the vendor has a warpgroup tile and the device runs it: prefill takes
+// warpgroup_attention_kernel.h (Source: warpgroup_key_sources.h), decode
+// warpgroup_dequant_kernel.h.
 template <class Shapes>
 bool warpgroup_runs(const DecodePlan& plan) {
   if constexpr (Shapes::kWarpgroup) {
@@ -109,11 +122,11 @@ mla_status launch_sparse_decode(const SparseDecodeProblem& p, const DecodeTarget
   if constexpr (Shapes::kWarpgroup) {
     if (warpgroup_runs<Shapes>(plan)) {  // V4.0 keys as bf16(code x scale), SPEC 2.2
       if (p.kv.format == KvFormat::V32) {
-        MLA_TRY((launch_warpgroup_cta<typename Shapes::template Warpgroup<RegisterKeys<V32Keys>>>(
+        MLA_TRY((launch_dequant_warpgroup_cta<typename Shapes::template DequantWarpgroup<V32Keys>>(
             L, plan.ctas, stream)));
       } else {
         MLA_TRY(
-            (launch_warpgroup_cta<typename Shapes::template Warpgroup<RegisterKeys<V40ValueKeys>>>(
+            (launch_dequant_warpgroup_cta<typename Shapes::template DequantWarpgroup<V40ValueKeys>>(
                 L, plan.ctas, stream)));
       }
       return plan.splits == 1 ? MLA_STATUS_SUCCESS : launch_combine(L, plan, stream);

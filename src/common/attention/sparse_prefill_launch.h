@@ -5,8 +5,9 @@
 //   - a paged FP8 cache (mla_sparse_prefill_paged): V32Keys, or V40ValueKeys (bf16(code x
 //     scale), the values mla_kv_gather gives).
 // With 64 heads per CTA on a device with a warpgroup tile (Hopper), both take the warpgroup
-// kernel instead (warpgroup_attention_kernel.h: bf16 rows copied asynchronously, the cache
-// through registers), again with the same summation order. So a paged call equals
+// kernel instead (warpgroup_attention_kernel.h: its producer warpgroup copies bf16 rows
+// asynchronously, or dequantizes the cache through its registers), again with the same
+// summation order. So a paged call equals
 // mla_kv_gather of its slots followed by mla_sparse_prefill, bit for bit, when the gathered
 // rows are 16-byte aligned (rows that are not take Bf16Keys<kD, false> on the mma.sync / MFMA
 // kernel, whose order differs from the warpgroup kernel's: within SPEC 8 then).

@@ -1,28 +1,28 @@
-// How the warpgroup kernel (warpgroup_attention_kernel.h) brings a row's key blocks into its two
-// key buffers, in the warpgroup tile's operand layout. Two sources:
+// How the producer warpgroup of the warpgroup kernel (warpgroup_attention_kernel.h) brings a
+// row's key blocks into its two key buffers, in the warpgroup tile's operand layout. Two
+// sources:
 //   - AsyncBf16Rows<kDim>: bf16 rows (sparse prefill's kv), copied asynchronously into shared
 //     memory (Wg::copy16, zero fill for skipped keys: nothing is read for them);
 //   - RegisterKeys<Fmt>: a paged FP8 cache, loaded into registers and dequantized on the way to
 //     shared memory (key_stream.h's KeyLoader), as bf16(code x scale) (V32Keys, V40ValueKeys).
 // Both give, per block of 64 keys, the keys in buffer (block & 1) and valid_s[buffer][key].
 //
-// The kernel copies q (one copy group) and calls start(), then wait_first() (q and block 0 are
-// then in shared memory), then per block j:
-//   during_scores(j)  with block j's scores in flight on the matrix cores: block j + 1 goes on
-//                     its way into buffer (j + 1) & 1, free since block j - 1 ended (the async
-//                     copies of block j + 1 are issued here, block 1's by start(); the register
-//                     loads of block j + 1, issued one block earlier, are dequantized and stored
-//                     here, and those of block j + 2 issued);
-//   end_block()       this thread's part of block j + 1 is in shared memory (a publish and a
-//                     barrier follow).
+// produce(p, range, kbufs, valid_s, pt, bar) runs on the kWgProducers threads of the producer
+// (pt = 0 .. kWgProducers - 1), after they issued the copies of q as one copy group. A buffer
+// is written in halves (h = 0: value panels 0-3; h = 1: panels 4-7 and the rope panel), the
+// half of block j's leader (j & 1) first. For every block j in order and each half h it calls
+// bar.wait_free(j, h) before writing that half of buffer j & 1 (for j >= 2: block j - 2 is done
+// with it), then kArrivals arrivals on its barrier: bar.ready(j, h) once this thread's stores
+// into it (and q, and valid_s) are made, which publishes them, and bar.copies_ready(j, h),
+// which arrives when this thread's copies so far have landed.
 #pragma once
 
 #include "key_stream.h"
 
 namespace mla::attn {
 
-constexpr int kWgBlockKeys = 64;  // keys per block of the warpgroup kernel
-constexpr int kWgThreads = 256;   // two warpgroups
+constexpr int kWgBlockKeys = 64;   // keys per block of the warpgroup kernel
+constexpr int kWgProducers = 128;  // the producer warpgroup
 
 template <class Wg>
 struct PanelKeys {  // KeyLoader's destination: a 64-row operand of the warpgroup tile
@@ -49,65 +49,65 @@ template <int kDim_>
 struct AsyncBf16Rows {
   static constexpr int kDim = kDim_;
   static constexpr bool kCodeValues = false;
-  static constexpr int kLanes = kWgThreads / kWgBlockKeys;  // 4 threads per key
-  static constexpr int kPieces = kDim / 8 / kLanes;         // 16-byte pieces per thread
-  static_assert(kDim % (8 * 2 * kLanes) == 0, "pieces pair up across the 128-byte rows");
-
-  int key, lane;
-  int32_t next_index = -1;
-
-  MLA_DEVICE AsyncBf16Rows() : key(int(threadIdx.x) / kLanes), lane(int(threadIdx.x) % kLanes) {}
+  static constexpr int kProducerRegs = 56;  // addresses only: the bytes fly without registers
+  static constexpr int kArrivals = 2;       // per block and thread: stores, then copies
+  static constexpr int kLanes = kWgProducers / kWgBlockKeys;  // threads per key
+  static constexpr int kPieces = kDim / 8 / kLanes;           // 16-byte pieces per thread
+  static constexpr int kPhases = 8 / kLanes;                  // a thread's chunks per panel row
+  static_assert(kDim % 64 == 0 && 8 % kLanes == 0, "whole panels, whole chunks per thread");
 
   template <class Wg>
-  MLA_DEVICE MLA_FORCEINLINE void issue(const SparseDecodeProblem& p, const KeyRange& r, int blk,
-                                        int32_t index, uint8_t* kbufs, uint8_t* valid_s) const {
+  static MLA_DEVICE MLA_FORCEINLINE void issue(const SparseDecodeProblem& p, const KeyRange& r,
+                                               int blk, int half, int32_t index, int key, int lane,
+                                               uint8_t* kbufs, uint8_t* valid_s) {
     const int64_t j = r.k_begin + int64_t(blk) * kWgBlockKeys + key;
     const bool valid = j < r.k_end && p.kv.valid_slot(index);
     // A skipped key reads nothing, but cp.async still wants a 16-byte-aligned global source:
     // q's address rounded down to 16 bytes (inside q's allocation, whose start is aligned; kv
     // may be NULL when it has no rows).
     const uint8_t* src =
-        valid ? p.kv.data + int64_t(index) * p.kv.page_stride + 16 * lane
+        valid ? p.kv.data + int64_t(index) * p.kv.page_stride
               : reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(p.q) & ~uintptr_t(15));
-    // Piece lane + 4 i of the key: 64-column panel i / 2, 16-byte chunk lane + 4 (i % 2) of the
-    // 128-byte row, swizzled by the key (Wg::operand_offset, computed for the two chunk phases).
-    uint8_t* buf = kbufs + size_t(blk & 1) * kWgBlockKeys * kDim * 2;
-    const uint32_t even = Wg::operand_offset(kWgBlockKeys, key, 8 * lane);
-    const uint32_t odd = Wg::operand_offset(kWgBlockKeys, key, 8 * (lane + kLanes));
-    const uint32_t dst = Wg::shared_address(buf);
+    // Piece c = lane + kLanes i (columns 8c .. 8c + 7) goes to panel c / 8 = i / kPhases, chunk
+    // c % 8 = lane + kLanes (i % kPhases) of the key's 128-byte row, swizzled by the key
+    // (Wg::operand_offset); the kPhases chunk offsets are computed once.
+    const uint32_t dst = Wg::shared_address(kbufs + size_t(blk & 1) * kWgBlockKeys * kDim * 2);
+    constexpr int kHalf0 = 4 * kPhases;  // pieces of panels 0-3
+    uint32_t at[kPhases];
+#pragma unroll
+    for (int q = 0; q < kPhases; ++q)
+      at[q] = dst + Wg::operand_offset(kWgBlockKeys, key, 8 * (lane + kLanes * q));
 #pragma unroll
     for (int i = 0; i < kPieces; ++i) {
-      const uint32_t at = dst + (i / 2) * (kWgBlockKeys * 128) + (i % 2 ? odd : even);
-      Wg::copy16(at, src + (valid ? 16 * kLanes * i : 0), valid);
+      if ((i < kHalf0) != (half == 0)) continue;
+      Wg::copy16(at[i % kPhases] + uint32_t((i / kPhases) * kWgBlockKeys * 128),
+                 src + (valid ? 16 * (lane + kLanes * i) : 0), valid);
     }
-    if (lane == 0) valid_s[(blk & 1) * kWgBlockKeys + key] = valid ? 1 : 0;
+    if (lane == 0 && half == (blk & 1)) valid_s[(blk & 1) * kWgBlockKeys + key] = valid ? 1 : 0;
     Wg::copy_commit();
   }
 
-  template <class Wg, class Hw>
-  MLA_DEVICE MLA_FORCEINLINE void start(const SparseDecodeProblem& p, const KeyRange& r,
-                                        uint8_t* kbufs, uint8_t* valid_s) {
-    issue<Wg>(p, r, 0, r.index(0, key), kbufs, valid_s);
-    // Past the last block, block 1's copies are all skipped keys: zeros and valid_s 0.
-    issue<Wg>(p, r, 1, r.index(1, key), kbufs, valid_s);
-    next_index = r.index(2, key);
-  }
-  template <class Wg>
-  MLA_DEVICE MLA_FORCEINLINE void wait_first() const {
-    Wg::template copy_wait<1>();
-  }
-  template <class Wg, class Hw>
-  MLA_DEVICE MLA_FORCEINLINE void during_scores(const SparseDecodeProblem& p, const KeyRange& r,
-                                                int blk, uint8_t* kbufs, uint8_t* valid_s) {
-    // Block 1 was issued by start().
-    if (blk >= 1 && blk + 1 < r.n_blocks) {
-      issue<Wg>(p, r, blk + 1, next_index, kbufs, valid_s);
-      next_index = r.index(blk + 2, key);
+  // Never waits for its copies: a block's copies land on the buffer's arrival barrier, so that
+  // both buffers' copies may be in flight at once.
+  template <class Wg, class Bar>
+  MLA_DEVICE MLA_FORCEINLINE void produce(const SparseDecodeProblem& p, const KeyRange& r,
+                                          uint8_t* kbufs, uint8_t* valid_s, int pt,
+                                          const Bar& bar) const {
+    const int key = pt / kLanes, lane = pt % kLanes;
+    int32_t index = r.index(0, key);
+    for (int j = 0; j < r.n_blocks; ++j) {
+      const int32_t next = r.index(j + 1, key);  // loaded while this block's copies go out
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const int h = (j & 1) ^ hh;
+        if (j >= 2) bar.wait_free(j, h);
+        issue<Wg>(p, r, j, h, index, key, lane, kbufs, valid_s);
+        bar.copies_ready(j, h);
+        bar.ready(j, h);
+      }
+      index = next;
     }
-  }
-  template <class Wg>
-  MLA_DEVICE MLA_FORCEINLINE void end_block() const {
-    Wg::template copy_wait<0>();
+    Wg::template copy_wait<0>();  // none left in flight when the thread ends
   }
 };
 
@@ -115,49 +115,37 @@ template <class Fmt>
 struct RegisterKeys {
   static constexpr int kDim = Fmt::kDim;
   static constexpr bool kCodeValues = Fmt::kCodeValues;
-  using Loader = KeyLoader<Fmt, kWgBlockKeys, kWgThreads>;
+  static constexpr int kProducerRegs = 120;  // a block's raw bytes in flight (KeyLoader::raw)
+  static constexpr int kArrivals = 1;        // per block and thread: its stores
+  using Loader = KeyLoader<Fmt, kWgBlockKeys, kWgProducers>;
 
-  Loader loader;
-  int32_t next_index = -1;
-
-  template <class Wg, class Hw>
-  MLA_DEVICE MLA_FORCEINLINE void store(int blk, uint8_t* kbufs, uint8_t* valid_s) const {
-    uint8_t* buf = kbufs + size_t(blk & 1) * kWgBlockKeys * kDim * 2;
-    loader.template store<Hw>(PanelKeys<Wg>{buf}, nullptr, valid_s + (blk & 1) * kWgBlockKeys);
-  }
-  MLA_DEVICE MLA_FORCEINLINE void issue(const SparseDecodeProblem& p, const KeyRange& r, int blk,
-                                        int32_t index) {
-    loader.issue(p, r.k_begin + int64_t(blk) * kWgBlockKeys + loader.key, r.k_end, index);
-  }
-
-  template <class Wg, class Hw>
-  MLA_DEVICE MLA_FORCEINLINE void start(const SparseDecodeProblem& p, const KeyRange& r,
-                                        uint8_t* kbufs, uint8_t* valid_s) {
-    issue(p, r, 0, r.index(0, loader.key));
-    next_index = r.index(1, loader.key);
-    store<Wg, Hw>(0, kbufs, valid_s);
-    if (r.n_blocks > 1) {
-      issue(p, r, 1, next_index);
-      next_index = r.index(2, loader.key);
-    }
-  }
-  template <class Wg>
-  MLA_DEVICE MLA_FORCEINLINE void wait_first() const {
-    Wg::template copy_wait<0>();  // the kernel's own copies (q)
-  }
-  template <class Wg, class Hw>
-  MLA_DEVICE MLA_FORCEINLINE void during_scores(const SparseDecodeProblem& p, const KeyRange& r,
-                                                int blk, uint8_t* kbufs, uint8_t* valid_s) {
-    if (blk + 1 < r.n_blocks) {
-      store<Wg, Hw>(blk + 1, kbufs, valid_s);
-      if (blk + 2 < r.n_blocks) {
-        issue(p, r, blk + 2, next_index);
-        next_index = r.index(blk + 3, loader.key);
+  // Block j + 1's loads fly while block j waits for its buffer and is stored.
+  template <class Wg, class Bar>
+  MLA_DEVICE MLA_FORCEINLINE void produce(const SparseDecodeProblem& p, const KeyRange& r,
+                                          uint8_t* kbufs, uint8_t* valid_s, int pt,
+                                          const Bar& bar) const {
+    Loader loader(pt);
+    const int n = r.n_blocks;
+    if (n > 0) loader.issue(p, r.k_begin + loader.key, r.k_end, r.index(0, loader.key));
+    int32_t next = r.index(1, loader.key);
+    for (int j = 0; j < n; ++j) {
+      if (j >= 2) {
+        bar.wait_free(j, j & 1);
+        bar.wait_free(j, (j & 1) ^ 1);
+      }
+      uint8_t* buf = kbufs + size_t(j & 1) * kWgBlockKeys * kDim * 2;
+      loader.template store<typename Wg::Hw>(PanelKeys<Wg>{buf}, nullptr,
+                                             valid_s + (j & 1) * kWgBlockKeys);
+      if (j == 0) Wg::template copy_wait<0>();  // q
+      bar.ready(j, 0);
+      bar.ready(j, 1);
+      if (j + 1 < n) {
+        loader.issue(p, r.k_begin + int64_t(j + 1) * kWgBlockKeys + loader.key, r.k_end, next);
+        next = r.index(j + 2, loader.key);
       }
     }
+    Wg::template copy_wait<0>();
   }
-  template <class Wg>
-  MLA_DEVICE MLA_FORCEINLINE void end_block() const {}
 };
 
 }  // namespace mla::attn

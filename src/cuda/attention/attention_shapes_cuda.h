@@ -72,10 +72,12 @@ struct AttentionShapes {
   template <class Fmt>
   using PrefillWide = attn::DecodeCta<MmaTileSm80, Fmt, MLA_SM80_PREFILL_WIDE>;
 
-  // 64 heads on Hopper, decode and prefill: the warpgroup kernel (wgmma).
+  // 64 heads on Hopper, decode and prefill: the warpgroup kernels (wgmma).
   static constexpr bool kWarpgroup = true;
   template <class Source>
   using Warpgroup = attn::WarpgroupCta<sm90::WarpgroupTileSm90, Source>;
+  template <class Fmt>  // decode's 64-head CTAs: keys dequantized by all threads
+  using DequantWarpgroup = attn::DequantWarpgroupCta<sm90::WarpgroupTileSm90, Fmt>;
   static bool warpgroup_runs();
 };
 

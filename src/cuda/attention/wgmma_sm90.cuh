@@ -57,7 +57,8 @@ MLA_DEVICE MLA_FORCEINLINE void fence_regs(float (&d)[N]) {
 // 16 bytes from global to shared memory, asynchronously; bytes = 0 fills zeros and reads
 // nothing (the source must still be a valid-looking address).
 MLA_DEVICE MLA_FORCEINLINE void copy16_async(uint32_t dst, const void* src, int bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes)
+  asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(bytes)
                : "memory");
 }
 MLA_DEVICE MLA_FORCEINLINE void copy_commit() {
@@ -84,6 +85,80 @@ MLA_DEVICE MLA_FORCEINLINE void wgmma_m64n32k16(float (&d)[16], uint64_t a, uint
 #else
   (void)d, (void)a, (void)b, (void)scale_d;
   __trap();
+#endif
+}
+
+// D (64 x 64, fp32) += A (64 x 16, smem) B (16 x 64, smem); scale_d 0: D = A B.
+MLA_DEVICE MLA_FORCEINLINE void wgmma_m64n64k16(float (&d)[32], uint64_t a, uint64_t b,
+                                                int scale_d) {
+#if defined(MLA_WGMMA_ENABLED)
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+      "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(a), "l"(b), "r"(scale_d));
+#else
+  (void)d, (void)a, (void)b, (void)scale_d;
+  __trap();
+#endif
+}
+
+// Named CTA barriers (ids 1..15; 0 is __syncthreads): sync waits for `threads` arrivals
+// (its own warp's included), arrive adds its warp's and goes on. Both order the shared-memory
+// accesses of the threads taking part.
+MLA_DEVICE MLA_FORCEINLINE void barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+MLA_DEVICE MLA_FORCEINLINE void barrier_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+// Shared-memory arrival barriers (mbarrier): `count` arrivals complete a phase.
+MLA_DEVICE MLA_FORCEINLINE void mbar_init(uint32_t addr, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(addr), "r"(count) : "memory");
+}
+// An arrival that releases this thread's earlier shared-memory writes.
+MLA_DEVICE MLA_FORCEINLINE void mbar_arrive(uint32_t addr) {
+  asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(addr)
+               : "memory");
+}
+// An arrival made when this thread's earlier cp.async copies have landed (counted in `count`).
+MLA_DEVICE MLA_FORCEINLINE void mbar_arrive_on_copies(uint32_t addr) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(addr) : "memory");
+}
+MLA_DEVICE MLA_FORCEINLINE bool mbar_try_wait(uint32_t addr, int phase) {
+  uint32_t done;
+  asm volatile(
+      "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+      "selp.u32 %0, 1, 0, p;\n}\n"
+      : "=r"(done)
+      : "r"(addr), "r"(phase)
+      : "memory");
+  return done != 0;
+}
+// Returns once the phase of parity `phase` has completed (a loop in C++, not inside the asm).
+MLA_DEVICE MLA_FORCEINLINE void mbar_wait(uint32_t addr, int phase) {
+  while (!mbar_try_wait(addr, phase)) {
+  }
+}
+
+// A warpgroup's register budget moved at run time (all its threads together).
+template <int kRegs>
+MLA_DEVICE MLA_FORCEINLINE void registers_grow() {
+#if defined(MLA_WGMMA_ENABLED)
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+#endif
+}
+template <int kRegs>
+MLA_DEVICE MLA_FORCEINLINE void registers_shrink() {
+#if defined(MLA_WGMMA_ENABLED)
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs));
 #endif
 }
 
@@ -163,8 +238,9 @@ struct WarpgroupTileSm90 {
   }
   static MLA_DEVICE MLA_FORCEINLINE uint32_t shared_address(const void* p) { return smem_addr(p); }
 
-  // S (64 x 32) = Q (64 x kDim) K^T: q at the Q operand (64 rows), k at the first of 32 key rows
-  // of an operand of `k_rows` rows. Issued only: scores_wait() before s is read.
+  // S (64 x N) = Q (64 x kDim) K^T for N = 32 (s[16]) or 64 (s[32]) keys: q at the Q operand
+  // (64 rows), k at the first of the N key rows of an operand of `k_rows` rows. Issued and
+  // committed as one group.
   template <int kDim>
   static MLA_DEVICE MLA_FORCEINLINE void scores_issue(float (&s)[16], uint32_t q, uint32_t k,
                                                       int k_rows) {
@@ -177,9 +253,17 @@ struct WarpgroupTileSm90 {
                         smem_desc(k + p * k_rows * 128 + kk * 32, 16, 1024), (p | kk) != 0);
     wgmma_commit();
   }
-  static MLA_DEVICE MLA_FORCEINLINE void scores_wait(float (&s)[16]) {
-    wgmma_wait<0>();
-    fence_regs(s);
+  template <int kDim>
+  static MLA_DEVICE MLA_FORCEINLINE void scores_issue(float (&s)[32], uint32_t q, uint32_t k,
+                                                      int k_rows) {
+    wgmma_fence();
+#pragma unroll
+    for (int p = 0; p < kDim / 64; ++p)
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        wgmma_m64n64k16(s, smem_desc(q + p * 64 * 128 + kk * 32, 16, 1024),
+                        smem_desc(k + p * k_rows * 128 + kk * 32, 16, 1024), (p | kk) != 0);
+    wgmma_commit();
   }
   // O (64 x 256) += P V over 16 keys, issued only (values_wait() ends them): P from this
   // thread's registers (the m16n8k16 A fragment of each warp: pack(P[g][2c..]),
@@ -196,10 +280,45 @@ struct WarpgroupTileSm90 {
     wgmma_fence();
     wgmma_m64n256k16(o, smem_desc(p, 16, 1024), smem_desc(v, v_rows * 128, 1024), 1);
   }
-  static MLA_DEVICE MLA_FORCEINLINE void values_wait(float (&o)[128]) {
+  static MLA_DEVICE MLA_FORCEINLINE void commit() {
     wgmma_commit();
-    wgmma_wait<0>();
-    fence_regs(o);
+  }
+  // Waits until at most kPending of this warpgroup's committed MMA groups are in flight; regs:
+  // accumulators that the finished groups wrote (read after this only).
+  template <int kPending, int N>
+  static MLA_DEVICE MLA_FORCEINLINE void wait(float (&regs)[N]) {
+    wgmma_wait<kPending>();
+    fence_regs(regs);
+  }
+  template <int kPending>
+  static MLA_DEVICE MLA_FORCEINLINE void wait() {
+    wgmma_wait<kPending>();
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void mbar_init(uint32_t addr, int count) {
+    sm90::mbar_init(addr, count);
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void mbar_arrive(uint32_t addr) {
+    sm90::mbar_arrive(addr);
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void mbar_arrive_on_copies(uint32_t addr) {
+    sm90::mbar_arrive_on_copies(addr);
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void mbar_wait(uint32_t addr, int phase) {
+    sm90::mbar_wait(addr, phase);
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void barrier_sync(int id, int threads) {
+    sm90::barrier_sync(id, threads);
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void barrier_arrive(int id, int threads) {
+    sm90::barrier_arrive(id, threads);
+  }
+  template <int kRegs>
+  static MLA_DEVICE MLA_FORCEINLINE void registers_grow() {
+    sm90::registers_grow<kRegs>();
+  }
+  template <int kRegs>
+  static MLA_DEVICE MLA_FORCEINLINE void registers_shrink() {
+    sm90::registers_shrink<kRegs>();
   }
   static MLA_DEVICE MLA_FORCEINLINE void copy16(uint32_t dst, const void* src, bool valid) {
     copy16_async(dst, src, valid ? 16 : 0);

@@ -18,6 +18,8 @@ struct AttentionShapes {
   static constexpr bool kWarpgroup = false;  // no warpgroup tile on CDNA (yet)
   template <class Source>
   using Warpgroup = void;
+  template <class Fmt>
+  using DequantWarpgroup = void;
   static bool warpgroup_runs() { return false; }
   // HIP bounds gridDim.x * blockDim.x by 2^32 - 1.
   static constexpr int64_t kMaxCtas = 4294967295 / Narrow<attn::V32Keys>::kThreads;
