@@ -242,8 +242,34 @@ TEST(MmaLayoutSm90, DescriptorsNameTheStoredElements) {
         }
 }
 
+// The producer of the warpgroup prefill kernel (warpgroup_key_sources.h, AsyncBf16Rows) copies
+// 16-byte piece c = lane + kLanes i of a key's row (kLanes threads per key) to the offset of
+// chunk lane + kLanes (i % kPhases) of the key's row in panel 0, plus i / kPhases panels: the
+// chunk offsets of one panel row serve every panel. Pieces i < 4 kPhases are the first half
+// (panels 0-3, which the kernel fills and releases apart from panels 4-8).
+TEST(MmaLayoutSm90, ProducerPiecesReuseOnePanelRowsChunkOffsets) {
+  constexpr int kRows = 64;
+  for (int lanes : {1, 2, 4, 8}) {
+    const int phases = 8 / lanes;
+    for (int d : {512, 576}) {
+      std::set<uint32_t> seen;
+      for (int key = 0; key < kRows; ++key)
+        for (int lane = 0; lane < lanes; ++lane)
+          for (int i = 0; i < d / 8 / lanes; ++i) {
+            const int c = lane + lanes * i;
+            const uint32_t at = mla::sm90::panel_offset(kRows, key, 8 * c);
+            EXPECT_EQ(at, mla::sm90::panel_offset(kRows, key, 8 * (lane + lanes * (i % phases))) +
+                              uint32_t((i / phases) * kRows * 128));
+            EXPECT_EQ(c / 8 < 4, i < 4 * phases);
+            ASSERT_TRUE(seen.insert(at).second);
+          }
+      EXPECT_EQ(seen.size(), size_t(kRows * d / 8));
+    }
+  }
+}
+
 TEST(MmaLayoutSm90, AccumulatorsCoverTheTileOnceInTheM16n8LayoutPerWarp) {
-  for (int n : {32, 256}) {
+  for (int n : {32, 64, 256}) {
     std::set<std::pair<int, int>> seen;
     for (int t = 0; t < mla::sm90::kWarpgroupThreads; ++t)
       for (int e = 0; e < n / 2; ++e) {

@@ -105,7 +105,6 @@ struct WarpgroupCta {  // Source: warpgroup_key_sources.h
   static constexpr int kFullArrivals = kWgProducers * Source::kArrivals;
   static constexpr int kFreeBar = 1, kPBar = 5, kConsumerBar = 7, kGroupBar = 8;
   static constexpr int kHalfPair = Wg::kThreads + kWgProducers;  // a group and the producer
-  static constexpr int kLeadPair = Wg::kThreads + kWgProducers;  // the leader and the producer
 };
 
 // The producer's side of the block barriers (warpgroup_key_sources.h's `bar`).
