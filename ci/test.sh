@@ -149,6 +149,22 @@ stage_cuda() {
   cmake_build_targets "$CUDA_BUILD" "${targets[@]}"
   "$MLA_ROOT/ci/check-exports.sh" "$CUDA_BUILD/src/libmla.so"
   check_cuda_archs "$CUDA_BUILD/src/libmla.so"
+  check_wgmma_pipelines "$CUDA_BUILD/src/libmla.so"
+}
+
+# Hopper's warpgroup kernels keep their MMAs pipelined: ptxas serializes every wgmma of a kernel,
+# not always with a message, for MMAs in flight across barriers or branches (bench/RESULTS.md).
+check_wgmma_pipelines() {
+  local lib="$1" cuobjdump
+  [[ ";$CUDA_ARCHS;" == *";90a;"* ]] || return 0
+  cuobjdump=$(find_cuobjdump) || {
+    skip_check "wgmma pipeline check" "no cuobjdump in the toolkit and none from PyPI"
+    return 0
+  }
+  local out rc=0
+  out=$("$MLA_ROOT/ci/check-wgmma-pipelines.sh" "$cuobjdump" "$lib") || rc=$?
+  printf '%s\n' "$out" | sed 's/: _Z.*attn[0-9]*/: /' | cut -c1-150
+  [[ $rc -eq 0 ]] || die "$lib: ptxas serialized the wgmma MMAs of a kernel"
 }
 
 # The CUDA library carries machine code for every requested architecture. cuobjdump comes with
