@@ -153,7 +153,7 @@ stage_cuda() {
 }
 
 # Hopper's warpgroup kernels keep their MMAs pipelined: ptxas serializes every wgmma of a kernel,
-# not always with a message, for MMAs in flight across barriers or branches (bench/RESULTS.md).
+# not always with a message, for an MMA group in flight across a loop's back-edge (RESULTS.md).
 check_wgmma_pipelines() {
   local lib="$1" cuobjdump
   [[ ";$CUDA_ARCHS;" == *";90a;"* ]] || return 0

@@ -239,10 +239,11 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
     if (k + 2 < n) Wg::barrier_arrive(Cta::kFreeBar + 2 * (k & 1) + g, Cta::kHalfPair);
   };
 
-  // Every MMA group is waited for right after its issue: ptxas serializes all wgmmas of a
-  // kernel whose MMAs stay in flight across branches or barriers (C7515). The matrix cores
-  // still run one group's MMAs under the other's softmax, which is what the schedule is for:
-  // from block to block the chain is one P V and one softmax (S_j needs block j, not P_{j-1}).
+  // Every MMA group is waited for right after its issue. No group may stay in flight across
+  // the loop's back-edge (ptxas then serializes every wgmma of the kernel, without a message;
+  // ci/check-wgmma-pipelines.sh); within an iteration it may, which is the next step. The
+  // matrix cores still run one group's MMAs under the other's softmax, which is what the
+  // schedule is for: from block to block the chain is one P V and one softmax.
   for (int j = g; j < n; j += 2) {  // lead block j, follow block j - 1
     // Block j is the (j / 2)-th fill of its buffer.
     Wg::mbar_wait(full + 8 * (2 * (j & 1)), (j >> 1) & 1);
