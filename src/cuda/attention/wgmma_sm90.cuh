@@ -133,6 +133,7 @@ MLA_DEVICE MLA_FORCEINLINE void mbar_arrive_on_copies(uint32_t addr) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(addr) : "memory");
 }
 MLA_DEVICE MLA_FORCEINLINE bool mbar_try_wait(uint32_t addr, int phase) {
+#if defined(MLA_WGMMA_ENABLED)  // sm_90 PTX; the warpgroup kernels run on sm_90a only
   uint32_t done;
   asm volatile(
       "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
@@ -141,6 +142,11 @@ MLA_DEVICE MLA_FORCEINLINE bool mbar_try_wait(uint32_t addr, int phase) {
       : "r"(addr), "r"(phase)
       : "memory");
   return done != 0;
+#else
+  (void)addr, (void)phase;
+  __trap();
+  return true;
+#endif
 }
 // Returns once the phase of parity `phase` has completed (a loop in C++, not inside the asm).
 MLA_DEVICE MLA_FORCEINLINE void mbar_wait(uint32_t addr, int phase) {
