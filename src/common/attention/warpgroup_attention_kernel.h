@@ -161,26 +161,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
 
   if (g == Cta::kGroups) {  // the producer: q, then the key blocks
     Wg::template registers_shrink<Cta::kProducerRegs>();
-    // q of the 64 heads into the Q operand, asynchronously where its rows allow (one copy
-    // group, ahead of the key source's); heads past nh are zero (never written out).
-    const bf16_bits* q0 = L.p.q + bi * L.p.q_sb + si * L.p.q_ss + h0 * L.p.q_sh;
-    const bool vec = reinterpret_cast<uintptr_t>(q0) % 16 == 0 && L.p.q_sh % 8 == 0;
-    constexpr int kChunks = kDim / 8;
-    for (int e = t; e < 64 * kChunks; e += kWgProducers) {
-      const int r = e / kChunks, c = e % kChunks;
-      const bf16_bits* src = q0 + (r < nh ? r : 0) * L.p.q_sh + 8 * c;
-      const uint32_t at = Cta::kQOff + Wg::operand_offset(64, r, 8 * c);
-      if (vec) {
-        Wg::copy16(base + at, src, r < nh);
-        continue;
-      }
-      uint32_t u[4] = {0u, 0u, 0u, 0u};
-      if (r < nh)
-#pragma unroll
-        for (int k = 0; k < 4; ++k) u[k] = uint32_t(src[2 * k]) | (uint32_t(src[2 * k + 1]) << 16);
-      *reinterpret_cast<uint4*>(smem + at) = make_uint4(u[0], u[1], u[2], u[3]);
-    }
-    Wg::copy_commit();
+    copy_queries<Wg, kDim, kWgProducers>(L.p, w, smem + Cta::kQOff, q_addr, t);  // one group
     typename Cta::Source().template produce<Wg>(L.p, range, kbufs, valid_s, t,
                                                 ProducerBarriers<Cta>{full});
     return;

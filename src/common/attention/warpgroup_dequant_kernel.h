@@ -127,28 +127,8 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
   const int nh = w.nh;
   const KeyRange range{RowKeys(L.p, bi, si), k_begin, k_end,
                        int((k_end - k_begin + kBlockKeys - 1) / kBlockKeys)};
-  // q of the 64 heads into the Q operand, asynchronously where its rows allow (one copy group,
-  // ahead of the key source's); heads past nh are zero (never written out).
-  {
-    const bf16_bits* q0 = L.p.q + bi * L.p.q_sb + si * L.p.q_ss + h0 * L.p.q_sh;
-    const bool vec = reinterpret_cast<uintptr_t>(q0) % 16 == 0 && L.p.q_sh % 8 == 0;
-    constexpr int kChunks = kDim / 8;
-    for (int e = tid; e < 64 * kChunks; e += Cta::kThreads) {
-      const int r = e / kChunks, c = e % kChunks;
-      const bf16_bits* src = q0 + (r < nh ? r : 0) * L.p.q_sh + 8 * c;
-      const uint32_t at = Cta::kQOff + Wg::operand_offset(64, r, 8 * c);
-      if (vec) {
-        Wg::copy16(base + at, src, r < nh);
-        continue;
-      }
-      uint32_t u[4] = {0u, 0u, 0u, 0u};
-      if (r < nh)
-#pragma unroll
-        for (int k = 0; k < 4; ++k) u[k] = uint32_t(src[2 * k]) | (uint32_t(src[2 * k + 1]) << 16);
-      *reinterpret_cast<uint4*>(smem + at) = make_uint4(u[0], u[1], u[2], u[3]);
-    }
-    Wg::copy_commit();
-  }
+  // q ahead of the key source's loads (one copy group).
+  copy_queries<Wg, kDim, Cta::kThreads>(L.p, w, smem + Cta::kQOff, q_addr, tid);
   uint8_t* const kbufs = smem + Cta::kKOff;
   typename Cta::Source source;
   source.template start<Wg, Hw>(L.p, range, kbufs, valid_s);

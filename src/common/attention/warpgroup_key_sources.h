@@ -18,6 +18,7 @@
 #pragma once
 
 #include "key_stream.h"
+#include "sparse_decode_kernel.h"
 
 namespace mla::attn {
 
@@ -42,6 +43,32 @@ struct KeyRange {
     return j < k_end ? keys.index(j) : -1;
   }
 };
+
+// q of the CTA's heads (CtaWork: row (bi, si), heads [h0, h0 + nh)) into the 64-row Q operand
+// (q_s, at shared address q_addr), by kThreads threads (this one: `thread`), asynchronously
+// where q's rows allow, as one copy group; heads past nh are zero (never written out).
+template <class Wg, int kDim, int kThreads>
+MLA_DEVICE MLA_FORCEINLINE void copy_queries(const SparseDecodeProblem& p, const CtaWork& w,
+                                             uint8_t* q_s, uint32_t q_addr, int thread) {
+  const bf16_bits* q0 = p.q + w.bi * p.q_sb + w.si * p.q_ss + w.h0 * p.q_sh;
+  const bool vec = reinterpret_cast<uintptr_t>(q0) % 16 == 0 && p.q_sh % 8 == 0;
+  constexpr int kChunks = kDim / 8;
+  for (int e = thread; e < 64 * kChunks; e += kThreads) {
+    const int r = e / kChunks, c = e % kChunks;
+    const bf16_bits* src = q0 + (r < w.nh ? r : 0) * p.q_sh + 8 * c;
+    const uint32_t at = Wg::operand_offset(64, r, 8 * c);
+    if (vec) {
+      Wg::copy16(q_addr + at, src, r < w.nh);
+      continue;
+    }
+    uint32_t u[4] = {0u, 0u, 0u, 0u};
+    if (r < w.nh)
+#pragma unroll
+      for (int k = 0; k < 4; ++k) u[k] = uint32_t(src[2 * k]) | (uint32_t(src[2 * k + 1]) << 16);
+    *reinterpret_cast<uint4*>(q_s + at) = make_uint4(u[0], u[1], u[2], u[3]);
+  }
+  Wg::copy_commit();
+}
 
 // Rows of one slot per page (sparse prefill's kv view, sparse_prefill_launch.h): the row of
 // index i is at i x page_stride bytes; no extra cache.

@@ -110,6 +110,14 @@ MLA_DEVICE MLA_FORCEINLINE void wgmma_m64n64k16(float (&d)[32], uint64_t a, uint
 #endif
 }
 
+// D (64 x N) += A B for the scores: N = 32 or 64 by the accumulator's size.
+MLA_DEVICE MLA_FORCEINLINE void wgmma_m64k16(float (&d)[16], uint64_t a, uint64_t b, int scale_d) {
+  wgmma_m64n32k16(d, a, b, scale_d);
+}
+MLA_DEVICE MLA_FORCEINLINE void wgmma_m64k16(float (&d)[32], uint64_t a, uint64_t b, int scale_d) {
+  wgmma_m64n64k16(d, a, b, scale_d);
+}
+
 // Named CTA barriers (ids 1..15; 0 is __syncthreads): sync waits for `threads` arrivals
 // (its own warp's included), arrive adds its warp's and goes on. Both order the shared-memory
 // accesses of the threads taking part.
@@ -247,28 +255,16 @@ struct WarpgroupTileSm90 {
   // S (64 x N) = Q (64 x kDim) K^T for N = 32 (s[16]) or 64 (s[32]) keys: q at the Q operand
   // (64 rows), k at the first of the N key rows of an operand of `k_rows` rows. Issued and
   // committed as one group.
-  template <int kDim>
-  static MLA_DEVICE MLA_FORCEINLINE void scores_issue(float (&s)[16], uint32_t q, uint32_t k,
+  template <int kDim, int N>
+  static MLA_DEVICE MLA_FORCEINLINE void scores_issue(float (&s)[N], uint32_t q, uint32_t k,
                                                       int k_rows) {
     wgmma_fence();
 #pragma unroll
     for (int p = 0; p < kDim / 64; ++p)
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk)
-        wgmma_m64n32k16(s, smem_desc(q + p * 64 * 128 + kk * 32, 16, 1024),
-                        smem_desc(k + p * k_rows * 128 + kk * 32, 16, 1024), (p | kk) != 0);
-    wgmma_commit();
-  }
-  template <int kDim>
-  static MLA_DEVICE MLA_FORCEINLINE void scores_issue(float (&s)[32], uint32_t q, uint32_t k,
-                                                      int k_rows) {
-    wgmma_fence();
-#pragma unroll
-    for (int p = 0; p < kDim / 64; ++p)
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk)
-        wgmma_m64n64k16(s, smem_desc(q + p * 64 * 128 + kk * 32, 16, 1024),
-                        smem_desc(k + p * k_rows * 128 + kk * 32, 16, 1024), (p | kk) != 0);
+        wgmma_m64k16(s, smem_desc(q + p * 64 * 128 + kk * 32, 16, 1024),
+                     smem_desc(k + p * k_rows * 128 + kk * 32, 16, 1024), (p | kk) != 0);
     wgmma_commit();
   }
   // O (64 x 256) += P V over 16 keys, issued only (values_wait() ends them): P from this
