@@ -20,6 +20,8 @@
 //     static void mbar_wait(uint32_t a, int phase);   // thread's copies have landed
 //     template <int R> static void registers_grow(), registers_shrink();  // per warpgroup
 //     static void copy16(uint32_t dst, const void* src, bool valid);  // async, zero fill
+//     static void copy16(uint32_t dst, const void* src, bool valid, uint64_t l2_policy);
+//     static uint64_t l2_keep(), l2_stream();  // L2 policies: rows gathered again, streamed
 //     static void copy_commit(); template <int N> static void copy_wait();
 //     static void publish();  // own shared writes visible to the MMAs (a barrier follows)
 //     static int acc_row(int t, int e), acc_col(int t, int e);
@@ -161,7 +163,8 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
 
   if (g == Cta::kGroups) {  // the producer: q, then the key blocks
     Wg::template registers_shrink<Cta::kProducerRegs>();
-    copy_queries<Wg, kDim, kWgProducers>(L.p, w, smem + Cta::kQOff, q_addr, t);  // one group
+    // q is read once: it streams through L2 (evict_first).
+    copy_queries<Wg, kDim, kWgProducers, true>(L.p, w, smem + Cta::kQOff, q_addr, t);
     typename Cta::Source().template produce<Wg>(L.p, range, kbufs, valid_s, t,
                                                 ProducerBarriers<Cta>{full});
     return;

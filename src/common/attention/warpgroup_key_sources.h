@@ -47,18 +47,24 @@ struct KeyRange {
 // q of the CTA's heads (CtaWork: row (bi, si), heads [h0, h0 + nh)) into the 64-row Q operand
 // (q_s, at shared address q_addr), by kThreads threads (this one: `thread`), asynchronously
 // where q's rows allow, as one copy group; heads past nh are zero (never written out).
-template <class Wg, int kDim, int kThreads>
+// kStream: the copies carry the L2 policy evict_first.
+template <class Wg, int kDim, int kThreads, bool kStream = false>
 MLA_DEVICE MLA_FORCEINLINE void copy_queries(const SparseDecodeProblem& p, const CtaWork& w,
                                              uint8_t* q_s, uint32_t q_addr, int thread) {
   const bf16_bits* q0 = p.q + w.bi * p.q_sb + w.si * p.q_ss + w.h0 * p.q_sh;
   const bool vec = reinterpret_cast<uintptr_t>(q0) % 16 == 0 && p.q_sh % 8 == 0;
+  const uint64_t stream = kStream ? Wg::l2_stream() : 0;
   constexpr int kChunks = kDim / 8;
   for (int e = thread; e < 64 * kChunks; e += kThreads) {
     const int r = e / kChunks, c = e % kChunks;
     const bf16_bits* src = q0 + (r < w.nh ? r : 0) * p.q_sh + 8 * c;
     const uint32_t at = Wg::operand_offset(64, r, 8 * c);
     if (vec) {
-      Wg::copy16(q_addr + at, src, r < w.nh);
+      if constexpr (kStream) {
+        Wg::copy16(q_addr + at, src, r < w.nh, stream);
+      } else {
+        Wg::copy16(q_addr + at, src, r < w.nh);
+      }
       continue;
     }
     uint32_t u[4] = {0u, 0u, 0u, 0u};
@@ -86,7 +92,7 @@ struct AsyncBf16Rows {
   template <class Wg>
   static MLA_DEVICE MLA_FORCEINLINE void issue(const SparseDecodeProblem& p, const KeyRange& r,
                                                int blk, int half, int32_t index, int key, int lane,
-                                               uint8_t* kbufs, uint8_t* valid_s) {
+                                               uint8_t* kbufs, uint8_t* valid_s, uint64_t keep) {
     const int64_t j = r.k_begin + int64_t(blk) * kWgBlockKeys + key;
     const bool valid = j < r.k_end && p.kv.valid_slot(index);
     // A skipped key reads nothing, but cp.async still wants a 16-byte-aligned global source:
@@ -108,7 +114,7 @@ struct AsyncBf16Rows {
     for (int i = 0; i < kPieces; ++i) {
       if ((i < kHalf0) != (half == 0)) continue;
       Wg::copy16(at[i % kPhases] + uint32_t((i / kPhases) * kWgBlockKeys * 128),
-                 src + (valid ? 16 * (lane + kLanes * i) : 0), valid);
+                 src + (valid ? 16 * (lane + kLanes * i) : 0), valid, keep);
     }
     if (lane == 0 && half == (blk & 1)) valid_s[(blk & 1) * kWgBlockKeys + key] = valid ? 1 : 0;
     Wg::copy_commit();
@@ -121,6 +127,7 @@ struct AsyncBf16Rows {
                                           uint8_t* kbufs, uint8_t* valid_s, int pt,
                                           const Bar& bar) const {
     const int key = pt / kLanes, lane = pt % kLanes;
+    const uint64_t keep = Wg::l2_keep();  // the rows are gathered again by other rows' CTAs
     int32_t index = r.index(0, key);
     for (int j = 0; j < r.n_blocks; ++j) {
       const int32_t next = r.index(j + 1, key);  // loaded while this block's copies go out
@@ -128,7 +135,7 @@ struct AsyncBf16Rows {
       for (int hh = 0; hh < 2; ++hh) {
         const int h = (j & 1) ^ hh;
         if (j >= 2) bar.wait_free(j, h);
-        issue<Wg>(p, r, j, h, index, key, lane, kbufs, valid_s);
+        issue<Wg>(p, r, j, h, index, key, lane, kbufs, valid_s, keep);
         bar.copies_ready(j, h);
         bar.ready(j, h);
       }

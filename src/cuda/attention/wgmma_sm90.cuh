@@ -61,6 +61,25 @@ MLA_DEVICE MLA_FORCEINLINE void copy16_async(uint32_t dst, const void* src, int 
                "r"(bytes)
                : "memory");
 }
+// The same with an L2 policy (createpolicy): rows that other CTAs gather again are kept
+// (evict_last), q streams through (evict_first).
+MLA_DEVICE MLA_FORCEINLINE void copy16_async(uint32_t dst, const void* src, int bytes,
+                                             uint64_t policy) {
+  asm volatile(
+      "cp.async.cg.shared.global.L2::cache_hint.L2::256B [%0], [%1], 16, %2, %3;\n" ::"r"(dst),
+      "l"(src), "r"(bytes), "l"(policy)
+      : "memory");
+}
+MLA_DEVICE MLA_FORCEINLINE uint64_t l2_policy_keep() {
+  uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+}
+MLA_DEVICE MLA_FORCEINLINE uint64_t l2_policy_stream() {
+  uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+}
 MLA_DEVICE MLA_FORCEINLINE void copy_commit() {
   asm volatile("cp.async.commit_group;\n" ::: "memory");
 }
@@ -324,6 +343,16 @@ struct WarpgroupTileSm90 {
   }
   static MLA_DEVICE MLA_FORCEINLINE void copy16(uint32_t dst, const void* src, bool valid) {
     copy16_async(dst, src, valid ? 16 : 0);
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void copy16(uint32_t dst, const void* src, bool valid,
+                                                uint64_t policy) {
+    copy16_async(dst, src, valid ? 16 : 0, policy);
+  }
+  static MLA_DEVICE MLA_FORCEINLINE uint64_t l2_keep() {
+    return l2_policy_keep();
+  }
+  static MLA_DEVICE MLA_FORCEINLINE uint64_t l2_stream() {
+    return l2_policy_stream();
   }
   static MLA_DEVICE MLA_FORCEINLINE void copy_commit() {
     sm90::copy_commit();
