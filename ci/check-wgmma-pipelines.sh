@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # ci/check-wgmma-pipelines.sh CUOBJDUMP LIB: fails when ptxas serialized the wgmma MMAs of a
 # kernel in LIB. ptxas does that to a whole kernel when an MMA group stays in flight across a
-# loop's back-edge (a polling loop's too), without a message, or when a register of an
-# in-flight MMA is written (message C7515); the machine code then carries a WARPGROUP.DEPBAR
-# (wait) after every HGMMA. A pipelined kernel waits once per group of MMAs: far fewer waits.
+# loop's back-edge, without a message (a polling loop inside the body does not: measured),
+# when a register of an in-flight MMA is written (C7515) or when registers run short (C7512);
+# the machine code then carries a WARPGROUP.DEPBAR (wait) after every HGMMA. A pipelined
+# kernel waits once per group of MMAs: far fewer waits.
 set -euo pipefail
 cuobjdump="$1" lib="$2"
 "$cuobjdump" -sass "$lib" | awk '

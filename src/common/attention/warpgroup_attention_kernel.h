@@ -6,8 +6,9 @@
 //     using Hw; static constexpr int kThreads, kRows (= 64);
 //     static uint32_t operand_offset(int rows, int r, int c);  // byte of bf16 (r, c) of an operand
 //     static uint32_t shared_address(const void*);
-//     template <int kDim>  // S (64 x 64) = Q K^T, issued and committed as one group
-//     static void scores_issue(float (&s)[32], uint32_t q, uint32_t k, int k_rows);
+//     template <int kPanels>  // S (64 x 64) (+)= Q K^T over kPanels 64-column panels from
+//     static void scores_issue_panels(float (&s)[32], uint32_t q, uint32_t k, int k_rows,
+//                                     int first, bool accumulate);  // `first`: one MMA group
 //     // O (64 x 256) += P V over 16 keys, issued; P from registers (the A fragment of a
 //     // 16-key step of S, packed bf16 pairs 4 i .. 4 i + 3) or from a shared P operand.
 //     static void values_issue(float (&o)[128], const uint32_t (&p)[4], uint32_t v, int v_rows);
@@ -30,24 +31,33 @@
 //   };
 //
 // A CTA of three warpgroups takes the 64 heads of one prefill row (rows are never split; decode
-// takes warpgroup_dequant_kernel.h), in blocks of 64 keys. The producer warpgroup (a key
-// source, warpgroup_key_sources.h) fills buffer j & 1 with block j, in two halves, each as soon
-// as block j - 2 is done with it, and never waits for its own copies (they land on arrival
-// barriers). The two consumer warpgroups own alternate blocks: group j & 1 leads block j
-// (S = Q K_j^T, N = 64; the online softmax; P_j into shared memory) and the other group
-// follows it. Each group accumulates 256 of the 512 output columns over every block:
-// O_g += P_j V_j[:, 256 g ..], P from shared memory. The running maximum is one chain: the
-// leader of block j starts from the maximum after block j - 1, published with P_{j-1}.
+// takes warpgroup_dequant_kernel.h), in blocks of 64 keys, taken in pairs: block 2i in buffer 0
+// and block 2i + 1 in buffer 1. The producer warpgroup (a key source,
+// warpgroup_key_sources.h) fills a buffer in two halves, each as soon as the block two before
+// is done with it, and never waits for its own copies (they land on arrival barriers).
+// Consumer group g owns block 2i + g of each pair: S = Q K^T (N = 64) and its softmax. Each
+// group accumulates 256 of the 512 output columns over every block, O_g += P V[:, 256 g ..]:
+// its own block's with P from its registers (from shared memory where registers are short:
+// kOwnPInRegisters), the other group's block's with P from shared memory. Half h of a buffer
+// holds the value panels of group h (and, for h = 1, the rope panel), so each half has one
+// releasing group, and each group first releases the half that it reads locally: the producer
+// refills those first, and each group's next S starts on them.
 //
-// Per group and block j that it leads (j = g, g + 2, ...):
-//   wait for block j, S_j | wait for P_{j-1}, follow block j - 1: rescale O to its maximum,
-//   O += P_{j-1} V_{j-1}, release this group's half of block j - 1 | softmax of block j: the
-//   maxima and P_j, published | rescale O, O += P_j V_j, release this group's half of block j.
-// Half h of a buffer holds the value panels of group h (and, for h = 1, the rope panel), so
-// each half has one releasing group. P_j lives where its follower releases it: the rope panel
-// of buffer 0 for even blocks (d_qk 576), else a P buffer.
-// While one group runs its softmax, the other's MMAs keep the matrix cores busy; every MMA
-// group is waited for right after its issue (see the loop).
+// The running maximum is one chain per pair: group 0 takes block 2i's maximum m_a into its
+// chain and publishes it; group 1 takes block 2i + 1's into m_a, giving m_b, and publishes
+// that; both end the pair in m_b's frame (group 0 rescales its O, and the P that it hands
+// over, when m_b arrives). Per pair:
+//   group 0: softmax to m_a, publish m_a | O += P_2i V_2i (registers), release half 0 of
+//     buffer 0 | wait m_b, rescale O, P_2i to m_b into shared memory | wait P_2i+1,
+//     O += P_2i+1 V_2i+1, under which the next S begins on half 0 of buffer 0 | release half 0
+//     of buffer 1, the rest of the next S.
+//   group 1: S_2i+1, half 1 first | wait m_a, softmax to m_b, publish m_b | P_2i+1 into shared
+//     memory, O += P_2i+1 V_2i+1 (registers) | wait P_2i, O += P_2i V_2i | release half 1 of
+//     buffer 1, then of buffer 0.
+// P_2i lives in memory that group 1 releases: the rope panel of buffer 0 (d_qk 576; P V does
+// not read it), else a P buffer; P_2i+1 in a P buffer. The MMA groups in flight at any time
+// belong to one iteration: none crosses the loop's back-edge (ptxas serializes every wgmma of
+// a kernel when one does; ci/check-wgmma-pipelines.sh).
 // Keys are bf16 values (bf16 rows, or bf16(code x scale)), summed in fp32 over all d_qk in one
 // accumulation. The order of every sum is fixed by the shapes: deterministic, and a row's result
 // does not depend on the other rows.
@@ -78,16 +88,15 @@ struct WarpgroupCta {  // Source: warpgroup_key_sources.h
 
   static constexpr size_t kOperand = size_t(64) * kDim * 2;  // Q or a key block
   static constexpr size_t kPanel = size_t(64) * 128;         // 64 rows x 64 columns
-  // P of block j (64 heads x 64 keys) must live in memory that the follower (group 1 - j & 1)
-  // releases: for even blocks, where d_qk has one, the rope panel of buffer 0 (half 1, which
-  // group 1 releases; P V does not read it); else a P buffer per parity (one, for odd blocks
-  // only, with a rope panel).
+  // P of block 2i (64 heads x 64 keys), read by group 1, lives in memory that group 1
+  // releases: where d_qk has one, the rope panel of buffer 0 (half 1; P V does not read it),
+  // else a P buffer; P of block 2i + 1 in a P buffer (the last one).
   static constexpr bool kPInRope = kDim > kDv;
   static constexpr int kPBuffers = kPInRope ? 1 : 2;
   static constexpr size_t kQOff = 0;
   static constexpr size_t kKOff = kQOff + kOperand;  // two key buffers
   static constexpr size_t kPOff = kKOff + 2 * kOperand;
-  static constexpr size_t kMaxOff = kPOff + kPBuffers * kPanel;   // float [parity][row]
+  static constexpr size_t kMaxOff = kPOff + kPBuffers * kPanel;   // float m_a, m_b [row]
   static constexpr size_t kSumOff = kMaxOff + 2 * 64 * 4;         // float [group][row]
   static constexpr size_t kFullOff = kSumOff + kGroups * 64 * 4;  // [buffer][half] barriers
   static constexpr size_t kValidOff = kFullOff + 4 * 8;           // uint8 [buffer][key]
@@ -97,15 +106,16 @@ struct WarpgroupCta {  // Source: warpgroup_key_sources.h
   static constexpr int kOutPitch = kDv + 8;  // bf16 staging of the outputs, in the key buffers
   static_assert(size_t(64) * kOutPitch * 2 <= 2 * kOperand, "outputs fit the key buffers");
 
-  // A buffer is filled and released in halves: half h holds the value panels of group h (and,
-  // for h = 1, the rope panel), and group h alone releases it, after its P V of the block
-  // (the leader's half right after its softmax, the follower's one block later). Half h of
-  // block j in buffer j & 1 (producer -> leader): an arrival barrier per buffer and half at
-  // kFullOff, kArrivals per producer thread (the producer never waits for its copies). Named
-  // barriers: half h of buffer j & 1 free again (group h -> producer), P_j and the maxima after
-  // block j (leader -> follower), the consumers among themselves, and each group by itself.
+  // Half h of block j in buffer j & 1 filled (producer -> consumers): an arrival barrier per
+  // buffer and half at kFullOff, kArrivals per producer thread (the producer never waits for
+  // its copies). Named barriers: half h of a buffer free again (group h -> producer), m_a and
+  // m_b published (group 0 -> 1, 1 -> 0), P of block 2i + b in shared memory (group b -> the
+  // other), the consumers among themselves, and each group by itself (P from shared memory).
   static constexpr int kFullArrivals = kWgProducers * Source::kArrivals;
-  static constexpr int kFreeBar = 1, kPBar = 5, kConsumerBar = 7, kGroupBar = 8;
+  static constexpr int kFreeBar = 1, kMaxBar = 5, kConsumerBar = 7, kPBar = 8, kGroupBar = 10;
+  // P V of a group's own block takes P from its registers where they allow (the A operand
+  // stays in flight with O's 128), else from shared memory like the other group's.
+  static constexpr bool kOwnPInRegisters = kConsumerRegs >= 216;
   static constexpr int kHalfPair = Wg::kThreads + kWgProducers;  // a group and the producer
 };
 
@@ -119,6 +129,12 @@ struct ProducerBarriers {
   }
   MLA_DEVICE MLA_FORCEINLINE void ready(int j, int h) const {  // this thread's stores into it
     Wg::publish();
+    Wg::mbar_arrive(full + 8 * (2 * (j & 1) + h));
+  }
+  // The same for stores that the consumers read with plain loads only (valid_s): no proxy
+  // fence, which on Hopper also waits for the thread's copies in flight (MEMBAR.ALL.CTA), and
+  // so would let one half of a buffer at a time be on its way.
+  MLA_DEVICE MLA_FORCEINLINE void flags_ready(int j, int h) const {
     Wg::mbar_arrive(full + 8 * (2 * (j & 1) + h));
   }
   MLA_DEVICE MLA_FORCEINLINE void copies_ready(int j, int h) const {  // its copies, once landed
@@ -165,27 +181,80 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
     Wg::template registers_shrink<Cta::kProducerRegs>();
     // q is read once: it streams through L2 (evict_first).
     copy_queries<Wg, kDim, kWgProducers, true>(L.p, w, smem + Cta::kQOff, q_addr, t);
+    Wg::publish();  // q's stores where it was not copied (any arrival below releases them)
     typename Cta::Source().template produce<Wg>(L.p, range, kbufs, valid_s, t,
                                                 ProducerBarriers<Cta>{full});
     return;
   }
   Wg::template registers_grow<Cta::kConsumerRegs>();
 
-  const auto kbuf = [&](int j) { return base + uint32_t(Cta::kKOff + (j & 1) * Cta::kOperand); };
-  const auto p_off = [&](int j) {
-    if (Cta::kPInRope) return (j & 1) ? Cta::kPOff : Cta::kKOff + 8 * Cta::kPanel;
-    return Cta::kPOff + (j & 1) * Cta::kPanel;
-  };
-  const uint32_t my_cols = uint32_t(g * 4 * Cta::kPanel);  // this group's value columns
-
   float o[128];
 #pragma unroll
   for (int e = 0; e < 128; ++e) o[e] = 0.0f;
-  // This group's frame: O and l are relative to m (rows acc_row(t, 0) and + 8), which after
-  // following or leading block j is the maximum of the chain after block j.
+  // This group's frame: O and l are relative to m (rows acc_row(t, 0) and + 8).
   float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.0f, 0.0f};
   const float score_scale = L.p.scale * kLog2e;
 
+  const auto kbuf = [&](int b) { return base + uint32_t(Cta::kKOff + b * Cta::kOperand); };
+  const auto full_bar = [&](int b, int h) { return full + uint32_t(8 * (2 * b + h)); };
+  const auto free_half = [&](int b) {  // this group's half of buffer b, released
+    Wg::barrier_arrive(Cta::kFreeBar + 2 * b + g, Cta::kHalfPair);
+  };
+  // Where P of block 2i + b is.
+  const auto p_off = [&](int b) {
+    if (b == 0 && Cta::kPInRope) return Cta::kKOff + 8 * Cta::kPanel;
+    return Cta::kPOff + (b == 0 ? 0 : Cta::kPBuffers - 1) * Cta::kPanel;
+  };
+  const uint32_t my_cols = uint32_t(g * 4 * Cta::kPanel);  // this group's value columns
+  constexpr int kLatePanels = kDim / 64 - 4;               // half 1: panels 4.. (with rope)
+
+  // Half h of this group's block j (in buffer g): wait for it, issue its part of S.
+  const auto scores_half = [&](float(&s)[32], int j, int h, bool accumulate) {
+    Wg::mbar_wait(full_bar(g, h), (j >> 1) & 1);  // block j is the (j / 2)-th fill of buffer g
+    Wg::publish();                                // the copies that landed, to the MMAs
+    if (h == 0) {
+      Wg::template scores_issue_panels<4>(s, q_addr, kbuf(g), 64, 0, accumulate);
+    } else {
+      Wg::template scores_issue_panels<kLatePanels>(s, q_addr, kbuf(g), 64, 4, accumulate);
+    }
+  };
+  // P (the A fragments) to shared memory at p_off(g).
+  const auto store_p = [&](const uint32_t(&pk)[16]) {
+    uint8_t* const p_s = smem + p_off(g);
+#pragma unroll
+    for (int e = 0; e < 32; e += 2)
+      *reinterpret_cast<uint32_t*>(
+          p_s + Wg::operand_offset(64, Wg::acc_row(t, e), Wg::acc_col(t, e))) = pk[e / 2];
+    Wg::publish();
+  };
+  // O += P V over this group's columns of its own block (P: pk, the A fragments of S's layout,
+  // which stay in flight, or their copy at p_off(g)) or of the other group's (P from shared
+  // memory); one MMA group.
+  const auto values_own = [&](const uint32_t(&pk)[16], bool p_stored) {
+    const uint32_t v = kbuf(g) + my_cols;
+    if constexpr (Cta::kOwnPInRegisters) {
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        const uint32_t a[4] = {pk[4 * kk], pk[4 * kk + 1], pk[4 * kk + 2], pk[4 * kk + 3]};
+        Wg::values_issue(o, a, v + uint32_t(kk * 2048), 64);
+      }
+    } else {
+      if (!p_stored) store_p(pk);
+      Wg::barrier_sync(Cta::kGroupBar + g, Wg::kThreads);  // the whole group's P first
+      const uint32_t p_addr = base + uint32_t(p_off(g));
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        Wg::values_issue(o, p_addr + uint32_t(kk * 32), v + uint32_t(kk * 2048), 64);
+    }
+    Wg::commit();
+  };
+  const auto values_other = [&]() {
+    const uint32_t p_addr = base + uint32_t(p_off(1 - g)), v = kbuf(1 - g) + my_cols;
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk)
+      Wg::values_issue(o, p_addr + uint32_t(kk * 32), v + uint32_t(kk * 2048), 64);
+    Wg::commit();
+  };
   // O and l from this group's maximum to `to` (never smaller); x 1 is exact, so rows whose
   // maximum did not move are left alone.
   const auto rescale = [&](const float(&to)[2]) {
@@ -202,84 +271,126 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
       for (int e = 0; e < 128; ++e) o[e] *= alpha[(e / 2) % 2];
     }
   };
-
-  // O += P_j V_j over this group's columns, P from shared memory; one MMA group.
-  const auto issue_values = [&](int j) {
-    const uint32_t p_addr = base + uint32_t(p_off(j)), v = kbuf(j) + my_cols;
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk)
-      Wg::values_issue(o, p_addr + uint32_t(kk * 32), v + uint32_t(kk * 2048), 64);
-    Wg::commit();
-  };
-
-  // O += P_k V_k for block k, led by the other group (whose P_k and maxima are published).
-  const auto follow = [&](int k) {
-    float to[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) to[r] = max_s[(k & 1) * 64 + Wg::acc_row(t, 2 * r)];
-    rescale(to);
-    issue_values(k);
-    Wg::template wait<0>(o);
-    if (k + 2 < n) Wg::barrier_arrive(Cta::kFreeBar + 2 * (k & 1) + g, Cta::kHalfPair);
-  };
-
-  // Every MMA group is waited for right after its issue. No group may stay in flight across
-  // the loop's back-edge (ptxas then serializes every wgmma of the kernel, without a message;
-  // ci/check-wgmma-pipelines.sh); within an iteration it may, which is the next step. The
-  // matrix cores still run one group's MMAs under the other's softmax, which is what the
-  // schedule is for: from block to block the chain is one P V and one softmax.
-  for (int j = g; j < n; j += 2) {  // lead block j, follow block j - 1
-    // Block j is the (j / 2)-th fill of its buffer.
-    Wg::mbar_wait(full + 8 * (2 * (j & 1)), (j >> 1) & 1);
-    Wg::mbar_wait(full + 8 * (2 * (j & 1) + 1), (j >> 1) & 1);
-    Wg::publish();  // the copies that landed, to this thread's MMAs
-    float s[32];
-    Wg::template scores_issue<kDim>(s, q_addr, kbuf(j), 64);
-    Wg::template wait<0>(s);
-    if (j >= 1) {  // block j - 1 first: its buffer is released as early as it can be
-      Wg::barrier_sync(Cta::kPBar + ((j - 1) & 1), Cta::kConsumers);
-      follow(j - 1);
-    }
-    float to[2] = {m[0], m[1]};  // the chain's maxima after block j - 1 (-inf before block 0)
-    const uint8_t* valid = valid_s + (j & 1) * Cta::kBlockKeys;
+  // The scores of this group's block (s, in buffer g; all -inf when the block is past the
+  // row's end), scaled to base 2 with skipped keys at -inf; their row maxima into `to`.
+  const auto mask_scores = [&](float(&s)[32], bool present, float(&to)[2]) {
+    const uint8_t* valid = valid_s + g * Cta::kBlockKeys;
     float mx[2] = {neg_inf(), neg_inf()};
 #pragma unroll
     for (int e = 0; e < 32; ++e) {
-      s[e] = valid[Wg::acc_col(t, e)] ? s[e] * score_scale : neg_inf();
+      s[e] = present && valid[Wg::acc_col(t, e)] ? s[e] * score_scale : neg_inf();
       mx[(e / 2) % 2] = fmaxf(mx[(e / 2) % 2], s[e]);
     }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) to[r] = fmaxf(to[r], Wg::quad_max(mx[r]));
+  };
+  // P = 2^(s - to) as the A fragments (pk); its row sums added to l, which is first moved,
+  // with O, to to's frame.
+  const auto softmax_to = [&](const float(&s)[32], const float(&to)[2], uint32_t(&pk)[16]) {
+    rescale(to);
     float sub[2];
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      to[r] = fmaxf(to[r], Wg::quad_max(mx[r]));
-      sub[r] = to[r] == neg_inf() ? 0.0f : to[r];
-      if (t % 4 == 0) max_s[(j & 1) * 64 + Wg::acc_row(t, 2 * r)] = to[r];
-    }
-    uint8_t* const p_s = smem + p_off(j);
-    float rowsum[2] = {0.0f, 0.0f};
+    for (int r = 0; r < 2; ++r) sub[r] = to[r] == neg_inf() ? 0.0f : to[r];
 #pragma unroll
     for (int e = 0; e < 32; e += 2) {
       const int r = (e / 2) % 2;
       const float p0 = exp2f(s[e] - sub[r]), p1 = exp2f(s[e + 1] - sub[r]);
-      rowsum[r] += p0 + p1;
-      *reinterpret_cast<uint32_t*>(p_s +
-                                   Wg::operand_offset(64, Wg::acc_row(t, e), Wg::acc_col(t, e))) =
-          Hw::pack_bf16x2(p0, p1);
+      l[r] += p0 + p1;
+      pk[e / 2] = Hw::pack_bf16x2(p0, p1);
     }
-    Wg::publish();
-    Wg::barrier_arrive(Cta::kPBar + (j & 1), Cta::kConsumers);
-    rescale(to);
-    l[0] += rowsum[0], l[1] += rowsum[1];
-    // P V from the shared P as well (P in registers would need its registers held until the MMA
-    // ends, which the compiler does not see): this group's P writes first.
-    Wg::barrier_sync(Cta::kGroupBar + g, Wg::kThreads);
-    issue_values(j);
-    Wg::template wait<0>(o);
-    if (j + 2 < n) Wg::barrier_arrive(Cta::kFreeBar + 2 * (j & 1) + g, Cta::kHalfPair);
-  }
-  if (n >= 1 && ((n - 1) & 1) != g) {  // the last block, led by the other group
-    Wg::barrier_sync(Cta::kPBar + ((n - 1) & 1), Cta::kConsumers);
-    follow(n - 1);
+  };
+  const auto publish_max = [&](int which, const float(&to)[2]) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+      if (t % 4 == 0) max_s[which * 64 + Wg::acc_row(t, 2 * r)] = to[r];
+    Wg::barrier_arrive(Cta::kMaxBar + which, Cta::kConsumers);
+  };
+  const auto read_max = [&](int which, float(&to)[2]) {
+    Wg::barrier_sync(Cta::kMaxBar + which, Cta::kConsumers);
+#pragma unroll
+    for (int r = 0; r < 2; ++r) to[r] = max_s[which * 64 + Wg::acc_row(t, 2 * r)];
+  };
+
+  float s[32];
+  uint32_t pk[16];
+  if (g == 0) {
+    if (n > 0) {  // block 0's S: half 0, then half 1
+      scores_half(s, 0, 0, false);
+      scores_half(s, 0, 1, true);
+      Wg::template wait<0>(s);
+    }
+    for (int j = 0; j < n; j += 2) {  // pair (j, j + 1): block j is this group's
+      float m_a[2] = {m[0], m[1]};
+      mask_scores(s, true, m_a);
+      publish_max(0, m_a);
+      softmax_to(s, m_a, pk);
+      values_own(pk, false);
+      Wg::template wait<0>(o);
+      if (j + 2 < n) free_half(0);
+      float m_b[2];
+      read_max(1, m_b);
+      // P of block j, handed to group 1 in m_b's frame: P x 2^(m_a - m_b), from the bf16 P (the
+      // fp32 one would hold 32 more registers across the MMA; x 1, the usual case, is exact).
+      float f[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const float sub_a = m_a[r] == neg_inf() ? 0.0f : m_a[r];
+        const float sub_b = m_b[r] == neg_inf() ? 0.0f : m_b[r];
+        f[r] = exp2f(sub_a - sub_b);
+      }
+#pragma unroll
+      for (int e = 0; e < 32; e += 2) {
+        const float fr = f[(e / 2) % 2];
+        pk[e / 2] = Hw::pack_bf16x2(__uint_as_float(pk[e / 2] << 16) * fr,
+                                    __uint_as_float(pk[e / 2] & 0xFFFF0000u) * fr);
+      }
+      store_p(pk);
+      rescale(m_b);
+      // P of block j published. A sync, not an arrive: group 1 is there by the time that group 0
+      // can go on (P of block j + 1 is published first), and a sync on both sides orders group
+      // 0's reads of the maxima before group 1's next writes in racecheck's model too (it does
+      // not take a bar.arrive as ordering the arriving thread's reads; bench/RESULTS.md).
+      Wg::barrier_sync(Cta::kPBar + 0, Cta::kConsumers);
+      Wg::barrier_sync(Cta::kPBar + 1, Cta::kConsumers);  // P of block j + 1
+      if (j + 2 < n) {  // O += P_j+1 V_j+1, block j + 2's S under it
+        values_other();
+        scores_half(s, j + 2, 0, false);
+        Wg::template wait<1>(o);
+        if (j + 3 < n) free_half(1);
+        scores_half(s, j + 2, 1, true);
+        Wg::template wait<0>(s);
+      } else if (j + 1 < n) {
+        values_other();
+        Wg::template wait<0>(o);
+      }
+    }
+  } else {
+    for (int j = 1; j - 1 < n; j += 2) {  // pair (j - 1, j): block j is this group's
+      const bool present = j < n;
+      if (present) {  // half 1 first: this group released it first
+        scores_half(s, j, 1, false);
+        scores_half(s, j, 0, true);
+        Wg::template wait<0>(s);
+      }
+      float m_b[2];
+      read_max(0, m_b);  // m_a
+      mask_scores(s, present, m_b);
+      publish_max(1, m_b);
+      softmax_to(s, m_b, pk);
+      if (present) {
+        store_p(pk);  // for group 0
+        values_own(pk, true);
+      }
+      Wg::barrier_arrive(Cta::kPBar + 1, Cta::kConsumers);
+      Wg::barrier_sync(Cta::kPBar + 0, Cta::kConsumers);  // P of block j - 1
+      values_other();
+      if (present) {
+        Wg::template wait<1>(o);
+        if (j + 2 < n) free_half(1);
+      }
+      Wg::template wait<0>(o);
+      if (j + 1 < n) free_half(0);
+    }
   }
 
   // Row sums: lanes of a row, then the two groups in order (both groups end in the same frame:

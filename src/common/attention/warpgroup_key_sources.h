@@ -9,12 +9,13 @@
 //
 // produce(p, range, kbufs, valid_s, pt, bar) runs on the kWgProducers threads of the producer
 // (pt = 0 .. kWgProducers - 1), after they issued the copies of q as one copy group. A buffer
-// is written in halves (h = 0: value panels 0-3; h = 1: panels 4-7 and the rope panel), the
-// half of block j's leader (j & 1) first. For every block j in order and each half h it calls
+// is written in halves (h = 0: value panels 0-3; h = 1: panels 4-7 and the rope panel), half
+// j & 1 of block j first (its owner's). For every block j and each half h it calls
 // bar.wait_free(j, h) before writing that half of buffer j & 1 (for j >= 2: block j - 2 is done
 // with it), then kArrivals arrivals on its barrier: bar.ready(j, h) once this thread's stores
-// into it (and q, and valid_s) are made, which publishes them, and bar.copies_ready(j, h),
-// which arrives when this thread's copies so far have landed.
+// into it (and valid_s) are made, which publishes them to the MMAs, or bar.flags_ready(j, h)
+// when its only stores are valid_s (read with plain loads); and bar.copies_ready(j, h), which
+// arrives when this thread's copies so far have landed. q is published before.
 #pragma once
 
 #include "key_stream.h"
@@ -84,62 +85,73 @@ struct AsyncBf16Rows {
   static constexpr bool kCodeValues = false;
   static constexpr int kProducerRegs = 56;  // addresses only: the bytes fly without registers
   static constexpr int kArrivals = 2;       // per block and thread: stores, then copies
-  static constexpr int kLanes = kWgProducers / kWgBlockKeys;  // threads per key
-  static constexpr int kPieces = kDim / 8 / kLanes;           // 16-byte pieces per thread
-  static constexpr int kPhases = 8 / kLanes;                  // a thread's chunks per panel row
-  static_assert(kDim % 64 == 0 && 8 % kLanes == 0, "whole panels, whole chunks per thread");
+  // kLanes threads per key row, one 16-byte piece of each 64-column panel each: a warp's copy
+  // instruction moves whole 128-byte panel rows of 4 keys (4 L2 lines, not 16 pieces of 16).
+  static constexpr int kLanes = 8;
+  static constexpr int kKeysPerPass = kWgProducers / kLanes;   // 16
+  static constexpr int kPasses = kWgBlockKeys / kKeysPerPass;  // keys per thread and block
+  static_assert(kDim % 64 == 0 && kWgBlockKeys % kKeysPerPass == 0, "whole panels and passes");
 
+  // Half `half` of block blk: panels 0-3 (h = 0) or 4.. (h = 1) of this thread's keys
+  // key0 + kKeysPerPass x pass, whose indices are index[pass]; one copy group.
   template <class Wg>
   static MLA_DEVICE MLA_FORCEINLINE void issue(const SparseDecodeProblem& p, const KeyRange& r,
-                                               int blk, int half, int32_t index, int key, int lane,
-                                               uint8_t* kbufs, uint8_t* valid_s, uint64_t keep) {
-    const int64_t j = r.k_begin + int64_t(blk) * kWgBlockKeys + key;
-    const bool valid = j < r.k_end && p.kv.valid_slot(index);
+                                               int blk, int half, const int32_t (&index)[kPasses],
+                                               int key0, int lane, uint8_t* kbufs, uint8_t* valid_s,
+                                               uint64_t keep) {
+    const uint32_t dst = Wg::shared_address(kbufs + size_t(blk & 1) * kWgBlockKeys * kDim * 2);
     // A skipped key reads nothing, but cp.async still wants a 16-byte-aligned global source:
     // q's address rounded down to 16 bytes (inside q's allocation, whose start is aligned; kv
     // may be NULL when it has no rows).
-    const uint8_t* src =
-        valid ? p.kv.data + int64_t(index) * p.kv.page_stride
-              : reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(p.q) & ~uintptr_t(15));
-    // Piece c = lane + kLanes i (columns 8c .. 8c + 7) goes to panel c / 8 = i / kPhases, chunk
-    // c % 8 = lane + kLanes (i % kPhases) of the key's 128-byte row, swizzled by the key
-    // (Wg::operand_offset); the kPhases chunk offsets are computed once.
-    const uint32_t dst = Wg::shared_address(kbufs + size_t(blk & 1) * kWgBlockKeys * kDim * 2);
-    constexpr int kHalf0 = 4 * kPhases;  // pieces of panels 0-3
-    uint32_t at[kPhases];
+    const uint8_t* const nowhere =
+        reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(p.q) & ~uintptr_t(15));
+    constexpr int kPanels = kDim / 64;
 #pragma unroll
-    for (int q = 0; q < kPhases; ++q)
-      at[q] = dst + Wg::operand_offset(kWgBlockKeys, key, 8 * (lane + kLanes * q));
+    for (int pass = 0; pass < kPasses; ++pass) {
+      const int key = key0 + kKeysPerPass * pass;
+      const int64_t j = r.k_begin + int64_t(blk) * kWgBlockKeys + key;
+      const bool valid = j < r.k_end && p.kv.valid_slot(index[pass]);
+      const uint8_t* src =
+          valid ? p.kv.data + int64_t(index[pass]) * p.kv.page_stride + 16 * lane : nowhere;
+      // Column piece `lane` of panel c: its swizzled place in the key's row of panel c.
+      const uint32_t at = dst + Wg::operand_offset(kWgBlockKeys, key, 8 * lane);
 #pragma unroll
-    for (int i = 0; i < kPieces; ++i) {
-      if ((i < kHalf0) != (half == 0)) continue;
-      Wg::copy16(at[i % kPhases] + uint32_t((i / kPhases) * kWgBlockKeys * 128),
-                 src + (valid ? 16 * (lane + kLanes * i) : 0), valid, keep);
+      for (int c = 0; c < kPanels; ++c) {
+        if ((c < 4) != (half == 0)) continue;
+        Wg::copy16(at + uint32_t(c * kWgBlockKeys * 128), src + (valid ? 128 * c : 0), valid, keep);
+      }
+      if (lane == 0 && half == (blk & 1)) valid_s[(blk & 1) * kWgBlockKeys + key] = valid ? 1 : 0;
     }
-    if (lane == 0 && half == (blk & 1)) valid_s[(blk & 1) * kWgBlockKeys + key] = valid ? 1 : 0;
     Wg::copy_commit();
   }
 
   // Never waits for its copies: a block's copies land on the buffer's arrival barrier, so that
-  // both buffers' copies may be in flight at once.
+  // both buffers' copies may be in flight at once. A pair of blocks (j, j + 1) is written in
+  // the order in which the consumers release the halves: each block's early half (half
+  // j & 1 of block j: its owner's own values, and its valid flags), then the late ones.
   template <class Wg, class Bar>
   MLA_DEVICE MLA_FORCEINLINE void produce(const SparseDecodeProblem& p, const KeyRange& r,
                                           uint8_t* kbufs, uint8_t* valid_s, int pt,
                                           const Bar& bar) const {
-    const int key = pt / kLanes, lane = pt % kLanes;
+    const int key0 = pt / kLanes, lane = pt % kLanes;
     const uint64_t keep = Wg::l2_keep();  // the rows are gathered again by other rows' CTAs
-    int32_t index = r.index(0, key);
-    for (int j = 0; j < r.n_blocks; ++j) {
-      const int32_t next = r.index(j + 1, key);  // loaded while this block's copies go out
+    for (int j0 = 0; j0 < r.n_blocks; j0 += 2) {
+      // The pair's indices; they arrive while the producer waits for the first free half.
+      int32_t index[2][kPasses];
 #pragma unroll
-      for (int hh = 0; hh < 2; ++hh) {
-        const int h = (j & 1) ^ hh;
+      for (int b = 0; b < 2; ++b)
+#pragma unroll
+        for (int pass = 0; pass < kPasses; ++pass)
+          index[b][pass] = r.index(j0 + b, key0 + kKeysPerPass * pass);
+#pragma unroll
+      for (int step = 0; step < 4; ++step) {
+        const int b = step & 1, j = j0 + b, h = step < 2 ? b : 1 - b;
+        if (j >= r.n_blocks) continue;
         if (j >= 2) bar.wait_free(j, h);
-        issue<Wg>(p, r, j, h, index, key, lane, kbufs, valid_s, keep);
+        issue<Wg>(p, r, j, h, index[b], key0, lane, kbufs, valid_s, keep);
         bar.copies_ready(j, h);
-        bar.ready(j, h);
+        bar.flags_ready(j, h);  // valid_s: read with plain loads
       }
-      index = next;
     }
     Wg::template copy_wait<0>();  // none left in flight when the thread ends
   }

@@ -277,13 +277,22 @@ struct WarpgroupTileSm90 {
   template <int kDim, int N>
   static MLA_DEVICE MLA_FORCEINLINE void scores_issue(float (&s)[N], uint32_t q, uint32_t k,
                                                       int k_rows) {
+    scores_issue_panels<kDim / 64>(s, q, k, k_rows, 0, false);
+  }
+  // The part of S over kPanels column panels (64 columns each) from `first`, added to s when
+  // `accumulate`; issued and committed as one group.
+  template <int kPanels, int N>
+  static MLA_DEVICE MLA_FORCEINLINE void scores_issue_panels(float (&s)[N], uint32_t q, uint32_t k,
+                                                             int k_rows, int first,
+                                                             bool accumulate) {
     wgmma_fence();
 #pragma unroll
-    for (int p = 0; p < kDim / 64; ++p)
+    for (int p = 0; p < kPanels; ++p)
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk)
-        wgmma_m64k16(s, smem_desc(q + p * 64 * 128 + kk * 32, 16, 1024),
-                     smem_desc(k + p * k_rows * 128 + kk * 32, 16, 1024), (p | kk) != 0);
+        wgmma_m64k16(s, smem_desc(q + (first + p) * 64 * 128 + kk * 32, 16, 1024),
+                     smem_desc(k + (first + p) * k_rows * 128 + kk * 32, 16, 1024),
+                     accumulate || (p | kk) != 0);
     wgmma_commit();
   }
   // O (64 x 256) += P V over 16 keys, issued only (values_wait() ends them): P from this
