@@ -341,8 +341,8 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
 #pragma unroll
       for (int e = 0; e < 32; e += 2) {
         const float fr = f[(e / 2) % 2];
-        pk[e / 2] = Hw::pack_bf16x2(__uint_as_float(pk[e / 2] << 16) * fr,
-                                    __uint_as_float(pk[e / 2] & 0xFFFF0000u) * fr);
+        pk[e / 2] = Hw::pack_bf16x2(float_of(pk[e / 2] << 16) * fr,
+                                    float_of(pk[e / 2] & 0xFFFF0000u) * fr);
       }
       store_p(pk);
       rescale(m_b);
