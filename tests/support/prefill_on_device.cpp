@@ -3,59 +3,17 @@
 namespace mlatest {
 
 PrefillOnDevice::PrefillOnDevice(mla_context ctx, PrefillCase& c, const Tensor* kv_override)
-    : q(ctx, c.q),
-      kv(ctx, kv_override != nullptr ? *kv_override : c.kv),
-      idx(ctx, c.idx),
-      out(ctx, c.out),
-      max_logits(ctx, c.max_logits),
-      lse(ctx, c.lse) {
-  if (c.spec.lengths) len = std::make_unique<DeviceTensor>(ctx, c.len);
-  if (c.spec.sink) sink = std::make_unique<DeviceTensor>(ctx, c.sink);
+    : PrefillBuffersOnDevice(ctx, c), kv(ctx, kv_override != nullptr ? *kv_override : c.kv) {
   args = c.args();
-  args.q = q.ptr();
+  point(args);
   args.kv = kv.ptr();
-  args.indices = idx.ptr();
-  args.topk_length = len ? len->ptr() : nullptr;
-  args.attn_sink = sink ? sink->ptr() : nullptr;
-  args.out = out.ptr();
-  args.max_logits = max_logits.ptr();
-  args.lse = lse.ptr();
-}
-
-PrefillOutputs download_outputs(const PrefillOnDevice& d, const PrefillCase& c) {
-  PrefillOutputs o{c.out, c.max_logits, c.lse};
-  d.out.download(o.out);
-  d.max_logits.download(o.max_logits);
-  d.lse.download(o.lse);
-  return o;
 }
 
 PagedPrefillOnDevice::PagedPrefillOnDevice(mla_context ctx, PagedPrefillCase& c)
-    : q(ctx, c.q),
-      idx(ctx, c.idx),
-      out(ctx, c.out),
-      max_logits(ctx, c.max_logits),
-      lse(ctx, c.lse),
-      kv(ctx, *c.kv) {
-  if (c.spec.lengths) len = std::make_unique<DeviceTensor>(ctx, c.len);
-  if (c.spec.sink) sink = std::make_unique<DeviceTensor>(ctx, c.sink);
+    : PrefillBuffersOnDevice(ctx, c), kv(ctx, *c.kv) {
   args = c.args();
-  args.q = q.ptr();
+  point(args);
   args.kv = &kv.desc;
-  args.indices = idx.ptr();
-  args.topk_length = len ? len->ptr() : nullptr;
-  args.attn_sink = sink ? sink->ptr() : nullptr;
-  args.out = out.ptr();
-  args.max_logits = max_logits.ptr();
-  args.lse = lse.ptr();
-}
-
-PrefillOutputs download_outputs(const PagedPrefillOnDevice& d, const PagedPrefillCase& c) {
-  PrefillOutputs o{c.out, c.max_logits, c.lse};
-  d.out.download(o.out);
-  d.max_logits.download(o.max_logits);
-  d.lse.download(o.lse);
-  return o;
 }
 
 PrefillOutputs gather_then_prefill_on_device(mla_context ctx, PagedPrefillOnDevice& d,
