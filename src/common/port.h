@@ -61,6 +61,20 @@ MLA_DEVICE MLA_FORCEINLINE T load_ro(const T* p) {
 #endif
 }
 
+// 16 bytes read once (gathered key rows): like load_ro, but on CUDA without allocating in L1
+// (ld.global.nc.L1::no_allocate), so that a stream of rows does not evict what L1 holds.
+MLA_DEVICE MLA_FORCEINLINE uint4 load_once16(const uint4* p) {
+#if defined(MLA_GPU_HIP)
+  return *p;
+#else
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+#endif
+}
+
 // The value of lane `src` of the warp (wave).
 template <typename T>
 MLA_DEVICE MLA_FORCEINLINE T shfl_idx(T v, int src) {

@@ -63,7 +63,10 @@ struct RowMajorKeys {
   }
 };
 
-template <class Fmt, int kBlockKeys, int kThreads>
+// kNoL1: the key bytes bypass L1 (load_once16). Measured on the H200: 2-4% faster for the
+// 16-head decode CTAs, which stream many distinct rows; 8-16% slower for the 64-head ones, whose
+// lanes read half a 128-byte line per load and find the other half in L1 at the next.
+template <class Fmt, int kBlockKeys, int kThreads, bool kNoL1 = false>
 struct KeyLoader {
   static constexpr int kLanes = kThreads / kBlockKeys;  // lanes per key
   static constexpr int kPer = (Fmt::kRawChunks + kLanes - 1) / kLanes;
@@ -94,7 +97,11 @@ struct KeyLoader {
       raw[i] = make_uint4(0u, 0u, 0u, 0u);
       if (valid && c < Fmt::kRawChunks) {
         if constexpr (Fmt::kRowsAligned16) {
-          raw[i] = load_ro(reinterpret_cast<const uint4*>(row) + c);
+          if constexpr (kNoL1) {
+            raw[i] = load_once16(reinterpret_cast<const uint4*>(row) + c);
+          } else {
+            raw[i] = load_ro(reinterpret_cast<const uint4*>(row) + c);
+          }
         } else {  // bf16 rows of a view without 16-byte alignment
           const bf16_bits* h = reinterpret_cast<const bf16_bits*>(row) + 8 * c;
           uint32_t u[4];

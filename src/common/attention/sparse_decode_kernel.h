@@ -113,7 +113,7 @@ struct DecodeCta {
   static_assert(kSplitQuantum % kBlockKeys == 0, "key ranges are whole blocks");
   static_assert((kPitch * 2) % 16 == 0, "16-byte aligned rows");
 
-  using Loader = KeyLoader<Fmt, kBlockKeys, kThreads>;
+  using Loader = KeyLoader<Fmt, kBlockKeys, kThreads, kRowTiles == 1>;  // 16 heads: past L1
 
   // Shared memory, in bytes: q, the key block, P, the keys' scale factors and validity, ones
   // (the rope's factor), the row statistics exchanged between units, the partial scores of the
