@@ -215,6 +215,60 @@ TEST(NativeDecode, BatchInvariant) {
   }
 }
 
+// Hopper, 65-128 heads, MLA_CLUSTER_PAIR=1: the two head tiles of a row run as a cluster of two
+// CTAs that share the keys' loads and dequantization (warpgroup_dequant_kernel.h), with the
+// values and the order of every sum of one CTA per head tile: the same bits as without, split
+// rows and extra cache included (elsewhere both runs take the same kernel).
+TEST(NativeDecode, ClusterPairsGiveTheBitsOfOneCtaPerHeadTile) {
+  MLA_REQUIRE_GPU();
+  Rng rng(fresh_seed());
+  auto spec = [](int format, int64_t h, int64_t topk, bool extra) {
+    DecodeSpec s;
+    s.format = format;
+    s.b = 5;
+    s.h_q = h;
+    s.topk = topk;
+    s.extra = extra;
+    s.extra_topk = 512;
+    s.extra_page_size = 53;
+    s.sink = true;
+    s.lengths = true;
+    s.s_q = 2;
+    return s;
+  };
+  for (const DecodeSpec& s :
+       {spec(MLA_KV_FORMAT_V32, 128, 2048, false), spec(MLA_KV_FORMAT_V40, 128, 128, true),
+        spec(MLA_KV_FORMAT_V40, 96, 700, false)}) {
+    auto c = make_decode_case(s, rng);
+    GpuContext gpu;
+    DecodeOnDevice d(gpu.get(), *c);
+    ASSERT_EQ(gpu_decode(gpu.get(), d.args), MLA_STATUS_SUCCESS) << mla_last_error();
+    // One CTA per head tile (the default), then the pairs.
+    const Tensor out = downloaded(d.out, c->out), lse = downloaded(d.lse, c->lse);
+    ScopedEnv on("MLA_CLUSTER_PAIR", "1");
+    check_native(*c);  // the pairs against float64 and the device reference
+    Tensor pair_out = c->out, pair_lse = c->lse;
+    poison(pair_out);
+    poison(pair_lse);
+    DeviceTensor dev_out(gpu.get(), pair_out), dev_lse(gpu.get(), pair_lse);
+    mla_sparse_decode_args a = d.args;
+    a.out = dev_out.ptr(), a.lse = dev_lse.ptr();
+    ASSERT_EQ(gpu_decode(gpu.get(), a), MLA_STATUS_SUCCESS) << mla_last_error();
+    dev_out.download(pair_out);
+    dev_lse.download(pair_lse);
+    for (int64_t r = 0; r < s.b; ++r)
+      for (int64_t si = 0; si < s.s_q; ++si)
+        for (int64_t h = 0; h < s.h_q; ++h) {
+          ASSERT_EQ(pair_lse.at<uint32_t>({r, h, si}), lse.at<uint32_t>({r, h, si}))
+              << "h_q " << s.h_q << " request " << r << " row " << si << " head " << h;
+          for (int64_t x = 0; x < 512; ++x)
+            ASSERT_EQ(pair_out.at<uint16_t>({r, si, h, x}), out.at<uint16_t>({r, si, h, x}))
+                << "h_q " << s.h_q << " request " << r << " row " << si << " head " << h << " col "
+                << x;
+        }
+  }
+}
+
 // The mma.sync kernels of 64-head CTAs (the sm_80-89 path): on Hopper the warpgroup (wgmma)
 // kernels take those CTAs unless MLA_DISABLE_WGMMA is set.
 TEST(NativeDecode, MmaSyncWideKernelsWithWgmmaDisabled) {

@@ -157,7 +157,7 @@ struct KeyLoader {
         for (int t = 0; t < Fmt::kScaleTiles; ++t)
           fs_s[t * kBlockKeys + key] = valid ? scale[t] * unit : 0.0f;
       }
-      valid_s[key] = valid ? 1 : 0;
+      if (valid_s != nullptr) valid_s[key] = valid ? 1 : 0;  // null: the caller keeps them
     }
 #pragma unroll
     for (int i = 0; i < kPer; ++i) {

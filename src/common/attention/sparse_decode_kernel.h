@@ -49,11 +49,20 @@ struct DecodeLaunch {
 
 // What CTA blockIdx.x works on (decode_plan.h: cta = (row * head_tiles + ht) * splits +
 // split): query row (bi, si), heads [h0, h0 + nh) of the CTA's kRows, keys [k_begin, k_end).
+// With kHeadTilesFirst (the cluster-pair decode, warpgroup_dequant_kernel.h) blockIdx.x is
+// (row * splits + split) * head_tiles + ht instead, so that the head tiles of a row and range
+// are neighbours; `cta` is still decode_plan.h's index (the CTA's slot among the partials).
 struct CtaWork {
-  int64_t bi, si, h0, k_begin, k_end;
+  int64_t bi, si, h0, k_begin, k_end, cta;
   int nh;
-  MLA_DEVICE MLA_FORCEINLINE CtaWork(const DecodeLaunch& L, int rows) {
+  MLA_DEVICE MLA_FORCEINLINE CtaWork(const DecodeLaunch& L, int rows,
+                                     bool kHeadTilesFirst = false) {
     int64_t c = blockIdx.x;
+    if (kHeadTilesFirst) {
+      const int64_t ht = c % L.head_tiles, rest = c / L.head_tiles;
+      c = ((rest / L.splits) * L.head_tiles + ht) * L.splits + rest % L.splits;
+    }
+    cta = c;
     const int64_t split = c % L.splits;
     c /= L.splits;
     const int64_t ht = c % L.head_tiles;

@@ -13,12 +13,16 @@
 //     template <class Fmt> using PrefillWide = DecodeCta<...>;    // (kMaxRows == 64)
 //     static constexpr bool kWarpgroup;  // a warpgroup tile: 64-head CTAs of decode and
 //     template <class Source> using Warpgroup = WarpgroupCta<...>;  // prefill, where
-//     template <class Fmt> using DequantWarpgroup = DequantWarpgroupCta<...>;  // (decode)
+//     template <class Fmt, bool kPair> using DequantWarpgroup = DequantWarpgroupCta<...>;
+//     static bool launch_cluster_pair(kernel, ctas, threads, smem, stream, L);  // (decode; false:
+//                                                                 // the device refused it)
 //     static bool warpgroup_runs();                                 // the device runs it
 //   };
 #pragma once
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 #include "../error.h"
 #include "split_combine.h"
@@ -79,6 +83,31 @@ mla_status launch_dequant_warpgroup_cta(const DecodeLaunch& L, int64_t ctas, mla
   return gpu::check_launch("warpgroup_dequant_kernel");
 }
 
+// Decode's 64-head CTAs when a row has two head tiles, with MLA_CLUSTER_PAIR=1: clusters of
+// two CTAs that share the loads and the dequantization of the keys (warpgroup_dequant_kernel.h).
+// The same values and the same order of every sum as one CTA per head tile, so the results are the
+// same bits; where the device refuses the cluster launch, the CTAs run alone. MLA_CLUSTER_PAIR=1
+// (not empty, not 0): the cluster pairs; read at every call. Off by default until measured on a GPU
+// (bench/RESULTS.md).
+inline bool cluster_pairs_enabled() {
+  const char* on = std::getenv("MLA_CLUSTER_PAIR");
+  return on != nullptr && on[0] != '\0' && std::strcmp(on, "0") != 0;
+}
+
+template <class Shapes, class Fmt>
+mla_status launch_dequant_warpgroup(const DecodeLaunch& L, const DecodePlan& plan,
+                                    mla_stream stream) {
+  using Single = typename Shapes::template DequantWarpgroup<Fmt, false>;
+  if (plan.head_tiles == 2 && cluster_pairs_enabled()) {
+    using Pair = typename Shapes::template DequantWarpgroup<Fmt, true>;
+    auto kernel = warpgroup_dequant_kernel<Pair>;
+    MLA_TRY(allow_shared_bytes<Pair>(reinterpret_cast<const void*>(kernel)));
+    if (Shapes::launch_cluster_pair(kernel, plan.ctas, Pair::kThreads, Pair::kSmemBytes, stream, L))
+      return gpu::check_launch("warpgroup_dequant_kernel (cluster pairs)");
+  }
+  return launch_dequant_warpgroup_cta<Single>(L, plan.ctas, stream);
+}
+
 // 64 heads per CTA where the vendor has a warpgroup tile and the device runs it: prefill takes
 // warpgroup_attention_kernel.h (Source: warpgroup_key_sources.h), decode
 // warpgroup_dequant_kernel.h.
@@ -122,12 +151,9 @@ mla_status launch_sparse_decode(const SparseDecodeProblem& p, const DecodeTarget
   if constexpr (Shapes::kWarpgroup) {
     if (warpgroup_runs<Shapes>(plan)) {  // V4.0 keys as bf16(code x scale), SPEC 2.2
       if (p.kv.format == KvFormat::V32) {
-        MLA_TRY((launch_dequant_warpgroup_cta<typename Shapes::template DequantWarpgroup<V32Keys>>(
-            L, plan.ctas, stream)));
+        MLA_TRY((launch_dequant_warpgroup<Shapes, V32Keys>(L, plan, stream)));
       } else {
-        MLA_TRY(
-            (launch_dequant_warpgroup_cta<typename Shapes::template DequantWarpgroup<V40ValueKeys>>(
-                L, plan.ctas, stream)));
+        MLA_TRY((launch_dequant_warpgroup<Shapes, V40ValueKeys>(L, plan, stream)));
       }
       return plan.splits == 1 ? MLA_STATUS_SUCCESS : launch_combine(L, plan, stream);
     }

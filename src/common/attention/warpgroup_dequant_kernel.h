@@ -16,6 +16,14 @@
 // Keys are bf16(code x scale), summed in fp32 over all d_qk in one accumulation. The order of
 // every sum is fixed by the shapes: deterministic, and a row's result does not depend on the
 // other rows.
+//
+// Cluster pairs (Cta::kPair, h_q 65..128): the two head tiles of a row and key range read the
+// same keys, so they run as a cluster of two CTAs; each loads and dequantizes half of every
+// block (keys [32 rank, 32 rank + 32)) and stores it into both CTAs' buffers (distributed shared
+// memory), and a cluster barrier takes the place of the CTA barrier at the end of each block.
+// Per CTA that halves the loads, the dequantization and the registers holding the next block
+// (the limits measured in bench/RESULTS.md); the values and the order of every sum are those of
+// one CTA per head tile, so the results are the same bits.
 #pragma once
 
 #include "../device/launch.h"
@@ -27,37 +35,82 @@ namespace mla::attn {
 
 constexpr int kDequantThreads = 256;  // two warpgroups
 
+// Where a pair CTA's stores go: its own buffer and its partner's (distributed shared memory).
+template <class Wg>
+struct PairPanelKeys {
+  uint8_t* buf;   // this CTA's buffer
+  uint64_t peer;  // the generic address of the same buffer of the other CTA of the cluster
+  int first;      // KeyLoader's key k is row first + k of the block's operand
+  struct Both {
+    uint4* a;
+    uint4* b;
+    MLA_DEVICE MLA_FORCEINLINE void operator=(uint4 v) const { *a = v, *b = v; }
+  };
+  struct At {
+    Both both;
+    MLA_DEVICE MLA_FORCEINLINE Both operator*() const { return both; }
+  };
+  MLA_DEVICE MLA_FORCEINLINE At operator()(int key, int col) const {
+    const uint32_t off = Wg::operand_offset(kWgBlockKeys, first + key, col);
+    // peer + off in integers: the store stays a generic one (Wg::peer_address)
+    return At{Both{reinterpret_cast<uint4*>(buf + off), reinterpret_cast<uint4*>(peer + off)}};
+  }
+};
+
 // The keys of a block, loaded into registers by all threads (KeyLoader) and stored dequantized
 // into the block's buffer: start() brings block 0 in and issues block 1; during_scores(j)
 // stores block j + 1 and issues block j + 2; the kernel publishes and synchronizes after.
-template <class Fmt>
+// kPair: the CTA is one of a cluster of two (the two 64-head tiles of a row and key range,
+// which read the same keys): it loads keys [32 rank, 32 rank + 32) of each block only and
+// stores them into both CTAs' buffers, so that each CTA loads and dequantizes half of them.
+template <class Fmt, bool kPair = false>
 struct CtaRegisterKeys {  // loaded by all kDequantThreads threads of the CTA
   static constexpr int kDim = Fmt::kDim;
   static constexpr bool kCodeValues = Fmt::kCodeValues;
-  using Loader = KeyLoader<Fmt, kWgBlockKeys, kDequantThreads>;
+  static constexpr int kKeys = kPair ? kWgBlockKeys / 2 : kWgBlockKeys;  // this CTA's per block
+  using Loader = KeyLoader<Fmt, kKeys, kDequantThreads>;
 
   Loader loader;
   int32_t next_index = -1;
+  int first = 0;           // this CTA's first key of a block
+  uint64_t peer_bufs = 0;  // kPair: the generic address of the partner's key buffers
+  MLA_DEVICE MLA_FORCEINLINE int key() const { return first + loader.key; }
 
   template <class Wg, class Hw>
   MLA_DEVICE MLA_FORCEINLINE void store(int blk, uint8_t* kbufs, uint8_t* valid_s) const {
     uint8_t* buf = kbufs + size_t(blk & 1) * kWgBlockKeys * kDim * 2;
-    loader.template store<Hw>(PanelKeys<Wg>{buf}, nullptr, valid_s + (blk & 1) * kWgBlockKeys);
+    uint8_t* valid = valid_s + (blk & 1) * kWgBlockKeys;
+    if constexpr (kPair) {
+      const uint64_t peer = peer_bufs + uint64_t(buf - kbufs);
+      loader.template store<Hw>(PairPanelKeys<Wg>{buf, peer, first}, nullptr, nullptr);
+      if (loader.seg == 0) {
+        const uint8_t v = loader.valid ? 1 : 0;
+        valid[key()] = v;
+        *reinterpret_cast<uint8_t*>(peer_bufs + uint64_t(valid + key() - kbufs)) = v;
+      }
+    } else {
+      loader.template store<Hw>(PanelKeys<Wg>{buf}, nullptr, valid);
+    }
   }
   MLA_DEVICE MLA_FORCEINLINE void issue(const SparseDecodeProblem& p, const KeyRange& r, int blk,
                                         int32_t index) {
-    loader.issue(p, r.k_begin + int64_t(blk) * kWgBlockKeys + loader.key, r.k_end, index);
+    loader.issue(p, r.k_begin + int64_t(blk) * kWgBlockKeys + key(), r.k_end, index);
   }
 
   template <class Wg, class Hw>
   MLA_DEVICE MLA_FORCEINLINE void start(const SparseDecodeProblem& p, const KeyRange& r,
                                         uint8_t* kbufs, uint8_t* valid_s) {
-    issue(p, r, 0, r.index(0, loader.key));
-    next_index = r.index(1, loader.key);
+    if constexpr (kPair) {
+      const int rank = Wg::cluster_rank();
+      first = rank * kKeys;
+      peer_bufs = Wg::peer_address(kbufs, rank ^ 1);
+    }
+    issue(p, r, 0, r.index(0, key()));
+    next_index = r.index(1, key());
     store<Wg, Hw>(0, kbufs, valid_s);
     if (r.n_blocks > 1) {
       issue(p, r, 1, next_index);
-      next_index = r.index(2, loader.key);
+      next_index = r.index(2, key());
     }
   }
   template <class Wg>
@@ -71,7 +124,7 @@ struct CtaRegisterKeys {  // loaded by all kDequantThreads threads of the CTA
       store<Wg, Hw>(blk + 1, kbufs, valid_s);
       if (blk + 2 < r.n_blocks) {
         issue(p, r, blk + 2, next_index);
-        next_index = r.index(blk + 3, loader.key);
+        next_index = r.index(blk + 3, key());
       }
     }
   }
@@ -79,10 +132,11 @@ struct CtaRegisterKeys {  // loaded by all kDequantThreads threads of the CTA
   MLA_DEVICE MLA_FORCEINLINE void end_block() const {}
 };
 
-template <class Wg_, class Fmt>
+template <class Wg_, class Fmt, bool kPair_ = false>
 struct DequantWarpgroupCta {
   using Wg = Wg_;
-  using Source = CtaRegisterKeys<Fmt>;
+  static constexpr bool kPair = kPair_;  // a cluster of the two head tiles (CtaRegisterKeys)
+  using Source = CtaRegisterKeys<Fmt, kPair>;
   static constexpr int kDim = Source::kDim;
   static constexpr int kRows = 64, kBlockKeys = kWgBlockKeys, kGroups = 2;
   static constexpr int kThreads = kGroups * Wg::kThreads;
@@ -103,6 +157,8 @@ struct DequantWarpgroupCta {
   static_assert(size_t(64) * kOutPitch * 2 <= 2 * kOperand, "outputs fit the key buffers");
 };
 
+// One CTA per head tile; or, with Cta::kPair, clusters of two (the launch sets the cluster
+// dimension: sparse_decode_launch.h), blockIdx.x in CtaWork's head-tiles-first order.
 template <class Cta>
 __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(const DecodeLaunch L) {
   using Wg = typename Cta::Wg;
@@ -122,7 +178,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
   const int tid = int(threadIdx.x);
   const int g = tid / Wg::kThreads, t = tid % Wg::kThreads;
 
-  const CtaWork w(L, Cta::kRows);
+  const CtaWork w(L, Cta::kRows, Cta::kPair);
   const int64_t bi = w.bi, si = w.si, h0 = w.h0, k_begin = w.k_begin, k_end = w.k_end;
   const int nh = w.nh;
   const KeyRange range{RowKeys(L.p, bi, si), k_begin, k_end,
@@ -130,6 +186,8 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
   // q ahead of the key source's loads (one copy group).
   copy_queries<Wg, kDim, Cta::kThreads>(L.p, w, smem + Cta::kQOff, q_addr, tid);
   uint8_t* const kbufs = smem + Cta::kKOff;
+  // Both CTAs of a pair have started before either writes into the other's shared memory.
+  if constexpr (Cta::kPair) Wg::cluster_sync();
   typename Cta::Source source;
   source.template start<Wg, Hw>(L.p, range, kbufs, valid_s);
 
@@ -140,8 +198,12 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
   const float score_scale = L.p.scale * kLog2e;
 
   source.template wait_first<Wg>();  // q and block 0
-  Wg::publish();
-  __syncthreads();
+  if constexpr (Cta::kPair) {
+    Wg::cluster_sync();  // block 0 from both CTAs
+  } else {
+    Wg::publish();
+    __syncthreads();
+  }
 
   for (int blk = 0; blk < range.n_blocks; ++blk) {
     const uint32_t kbuf = base + uint32_t(Cta::kKOff + (blk & 1) * Cta::kOperand);
@@ -210,8 +272,14 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
     Wg::template wait<0>(o);
 
     source.template end_block<Wg>();  // block blk + 1, this thread's part
-    Wg::publish();
-    __syncthreads();  // every group is done with this block's buffer, P and the maxima
+    // Every group (of both CTAs of a pair) is done with this block's buffer, P and the maxima,
+    // and block blk + 1 is in.
+    if constexpr (Cta::kPair) {
+      Wg::cluster_sync();
+    } else {
+      Wg::publish();
+      __syncthreads();
+    }
   }
 
   // Row sums: lanes of a row, then the two groups in order.
@@ -232,7 +300,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
     const bool writer = g == 0 && t % 4 == 0 && hr < nh;
     if (partial) {  // normalized by this range's sum; the combine adds the ranges and the sink
       factor[r] = empty ? 0.0f : 1.0f / sum;
-      if (writer) L.lse_part[int64_t(blockIdx.x) * Cta::kRows + hr] = empty ? neg_inf() : lse;
+      if (writer) L.lse_part[w.cta * Cta::kRows + hr] = empty ? neg_inf() : lse;
       continue;
     }
     factor[r] = (empty || hr >= nh) ? 0.0f : sink_factor(L.p.sink, L.p.sink_s, h0 + hr, lse) / sum;
@@ -249,7 +317,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
       const int hr = Wg::acc_row(t, e), col = g * 256 + Wg::acc_col(t, e);
       const float f = factor[(e / 2) % 2];
       if (hr < nh)
-        *reinterpret_cast<float2*>(L.o_part + (int64_t(blockIdx.x) * Cta::kRows + hr) * kDv + col) =
+        *reinterpret_cast<float2*>(L.o_part + (w.cta * Cta::kRows + hr) * kDv + col) =
             make_float2(o[e] * f, o[e + 1] * f);
     }
     return;

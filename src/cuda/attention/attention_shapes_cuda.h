@@ -76,9 +76,30 @@ struct AttentionShapes {
   static constexpr bool kWarpgroup = true;
   template <class Source>
   using Warpgroup = attn::WarpgroupCta<sm90::WarpgroupTileSm90, Source>;
-  template <class Fmt>  // decode's 64-head CTAs: keys dequantized by all threads
-  using DequantWarpgroup = attn::DequantWarpgroupCta<sm90::WarpgroupTileSm90, Fmt>;
+  template <class Fmt, bool kPair = false>  // decode's 64-head CTAs: keys dequantized by all
+  using DequantWarpgroup = attn::DequantWarpgroupCta<sm90::WarpgroupTileSm90, Fmt, kPair>;
   static bool warpgroup_runs();
+  // Launches `kernel` in clusters of two CTAs; false (the error cleared) where the device
+  // refuses such a launch.
+  template <class Kernel>
+  static bool launch_cluster_pair(Kernel kernel, int64_t ctas, int threads, size_t smem,
+                                  mla_stream stream, const attn::DecodeLaunch& L) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(unsigned(ctas));
+    cfg.blockDim = dim3(unsigned(threads));
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = as_stream(stream);
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = 2;
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    if (cudaLaunchKernelEx(&cfg, kernel, L) == cudaSuccess) return true;
+    (void)cudaGetLastError();
+    return false;
+  }
 };
 
 // MLA_DISABLE_WGMMA is not set, the current device is an sm_90 part, the library holds sm_90a code

@@ -370,6 +370,35 @@ struct WarpgroupTileSm90 {
   static MLA_DEVICE MLA_FORCEINLINE void copy_wait() {
     sm90::copy_wait<kPending>();
   }
+  // Clusters of CTAs (sm_90): this CTA's rank, the generic address of the same shared-memory
+  // byte of CTA `rank` (distributed shared memory: plain stores reach it), and a barrier of
+  // every thread of the cluster that publishes each one's shared-memory writes, local and
+  // remote, to the others and to their MMAs.
+  static MLA_DEVICE MLA_FORCEINLINE int cluster_rank() {
+    uint32_t r = 0;
+#if defined(MLA_WGMMA_ENABLED)
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+#endif
+    return int(r);
+  }
+  // As an integer: a pointer derived from p by arithmetic would let the compiler take it for
+  // one into this CTA's shared memory (STS with a wrong address); one made from this integer
+  // is generic (ST).
+  static MLA_DEVICE MLA_FORCEINLINE uint64_t peer_address(const void* p, int rank) {
+    uint64_t out = reinterpret_cast<uint64_t>(p);
+#if defined(MLA_WGMMA_ENABLED)
+    asm volatile("mapa.u64 %0, %1, %2;\n" : "=l"(out) : "l"(out), "r"(rank));
+#endif
+    return out;
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void cluster_sync() {
+#if defined(MLA_WGMMA_ENABLED)
+    asm volatile("fence.proxy.async.shared::cluster;\n" ::: "memory");  // remote writes too
+    asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+    asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+    fence_proxy_async();  // and on the reading side, before this CTA's MMAs
+#endif
+  }
   // This thread's shared-memory writes (stores and finished copies) made visible to the MMAs;
   // a CTA barrier must follow before another thread's MMA reads them.
   static MLA_DEVICE MLA_FORCEINLINE void publish() {

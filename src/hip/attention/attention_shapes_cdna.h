@@ -18,7 +18,7 @@ struct AttentionShapes {
   static constexpr bool kWarpgroup = false;  // no warpgroup tile on CDNA (yet)
   template <class Source>
   using Warpgroup = void;
-  template <class Fmt>
+  template <class Fmt, bool kPair = false>
   using DequantWarpgroup = void;
   static bool warpgroup_runs() { return false; }
   // HIP bounds gridDim.x * blockDim.x by 2^32 - 1.
