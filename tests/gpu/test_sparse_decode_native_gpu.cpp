@@ -81,6 +81,22 @@ std::vector<DecodeSpec> split_cases() {
   return out;
 }
 
+// A 64-head-CTA case of the tests below: MTP rows, sink, lengths, an extra cache of another
+// page size when `extra`.
+DecodeSpec wide_spec(int format, int64_t h, int64_t topk, bool extra) {
+  DecodeSpec s;
+  s.format = format;
+  s.h_q = h;
+  s.topk = topk;
+  s.extra = extra;
+  s.extra_topk = 512;
+  s.extra_page_size = 53;
+  s.sink = true;
+  s.lengths = true;
+  s.s_q = 2;
+  return s;
+}
+
 Tensor downloaded(const DeviceTensor& d, const Tensor& like) {
   Tensor t = like;
   d.download(t);
@@ -222,23 +238,10 @@ TEST(NativeDecode, BatchInvariant) {
 TEST(NativeDecode, ClusterPairsGiveTheBitsOfOneCtaPerHeadTile) {
   MLA_REQUIRE_GPU();
   Rng rng(fresh_seed());
-  auto spec = [](int format, int64_t h, int64_t topk, bool extra) {
-    DecodeSpec s;
-    s.format = format;
+  for (DecodeSpec s : {wide_spec(MLA_KV_FORMAT_V32, 128, 2048, false),
+                       wide_spec(MLA_KV_FORMAT_V40, 128, 128, true),
+                       wide_spec(MLA_KV_FORMAT_V40, 96, 700, false)}) {
     s.b = 5;
-    s.h_q = h;
-    s.topk = topk;
-    s.extra = extra;
-    s.extra_topk = 512;
-    s.extra_page_size = 53;
-    s.sink = true;
-    s.lengths = true;
-    s.s_q = 2;
-    return s;
-  };
-  for (const DecodeSpec& s :
-       {spec(MLA_KV_FORMAT_V32, 128, 2048, false), spec(MLA_KV_FORMAT_V40, 128, 128, true),
-        spec(MLA_KV_FORMAT_V40, 96, 700, false)}) {
     auto c = make_decode_case(s, rng);
     GpuContext gpu;
     DecodeOnDevice d(gpu.get(), *c);
@@ -275,22 +278,9 @@ TEST(NativeDecode, MmaSyncWideKernelsWithWgmmaDisabled) {
   MLA_REQUIRE_GPU();
   ScopedEnv off("MLA_DISABLE_WGMMA", "1");
   Rng rng(fresh_seed());
-  auto spec = [](int format, int64_t h, int64_t topk, bool extra) {
-    DecodeSpec s;
-    s.format = format;
-    s.h_q = h;
-    s.topk = topk;
-    s.extra = extra;
-    s.extra_topk = 512;
-    s.extra_page_size = 53;
-    s.sink = true;
-    s.lengths = true;
-    s.s_q = 2;
-    return s;
-  };
   for (const DecodeSpec& s :
-       {spec(MLA_KV_FORMAT_V32, 64, 2048, false), spec(MLA_KV_FORMAT_V40, 128, 128, true),
-        spec(MLA_KV_FORMAT_V40, 96, 700, false)}) {
+       {wide_spec(MLA_KV_FORMAT_V32, 64, 2048, false), wide_spec(MLA_KV_FORMAT_V40, 128, 128, true),
+        wide_spec(MLA_KV_FORMAT_V40, 96, 700, false)}) {
     auto c = make_decode_case(s, rng);
     check_native(*c);
   }
