@@ -14,8 +14,8 @@
 //     static constexpr bool kWarpgroup;  // a warpgroup tile: 64-head CTAs of decode and
 //     template <class Source> using Warpgroup = WarpgroupCta<...>;  // prefill, where
 //     template <class Fmt, bool kPair> using DequantWarpgroup = DequantWarpgroupCta<...>;
-//     static bool launch_cluster_pair(kernel, ctas, threads, smem, stream, L);  // (decode; false:
-//                                                                 // the device refused it)
+//     static bool launch_cluster_pair(kernel, ctas, threads, smem, stream, L);  // decode, in
+//                                                   // clusters of 2 (false: the device refused)
 //     static bool warpgroup_runs();                                 // the device runs it
 //   };
 #pragma once
@@ -83,17 +83,17 @@ mla_status launch_dequant_warpgroup_cta(const DecodeLaunch& L, int64_t ctas, mla
   return gpu::check_launch("warpgroup_dequant_kernel");
 }
 
-// Decode's 64-head CTAs when a row has two head tiles, with MLA_CLUSTER_PAIR=1: clusters of
-// two CTAs that share the loads and the dequantization of the keys (warpgroup_dequant_kernel.h).
-// The same values and the same order of every sum as one CTA per head tile, so the results are the
-// same bits; where the device refuses the cluster launch, the CTAs run alone. MLA_CLUSTER_PAIR=1
-// (not empty, not 0): the cluster pairs; read at every call. Off by default until measured on a GPU
-// (bench/RESULTS.md).
+// MLA_CLUSTER_PAIR=1 (not empty, not 0) turns the cluster pairs on; read at every call. Off by
+// default until measured on a GPU (bench/RESULTS.md).
 inline bool cluster_pairs_enabled() {
   const char* on = std::getenv("MLA_CLUSTER_PAIR");
   return on != nullptr && on[0] != '\0' && std::strcmp(on, "0") != 0;
 }
 
+// Decode's 64-head CTAs. With two head tiles per row and the pairs on: clusters of two CTAs
+// that share the loads and the dequantization of the keys (warpgroup_dequant_kernel.h), with
+// the same values and the same order of every sum as one CTA per head tile, so the same bits;
+// where the device refuses the cluster launch, the CTAs run alone.
 template <class Shapes, class Fmt>
 mla_status launch_dequant_warpgroup(const DecodeLaunch& L, const DecodePlan& plan,
                                     mla_stream stream) {
