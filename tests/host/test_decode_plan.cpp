@@ -3,6 +3,8 @@
 // batch), and sizes the workspace to what the kernels write.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "attention/decode_plan.h"
 
 using mla::attn::DecodePlan;
@@ -96,4 +98,29 @@ TEST(PrefillPlan, OneRangePerRowAndNoWorkspace) {
   EXPECT_FALSE(plan_sparse_prefill(1, 64, 2048, DecodeTarget{0, 2147483647}).fits);
   EXPECT_FALSE(plan_sparse_prefill(int64_t(1) << 31, 128, 2048, DecodeTarget{64, 2147483647}).fits);
   EXPECT_TRUE(plan_sparse_prefill(70000, 128, 2048, DecodeTarget{16, 4294967295 / 64}).fits);
+}
+
+// The cluster-pair decode's grid order: every plan CTA exactly once, and grid neighbours 2k and
+// 2k + 1 (a cluster) on the two head tiles of one row and key range.
+TEST(DecodePlan, HeadTilesFirstOrderPairsTheHeadTilesOfARange) {
+  for (int64_t splits : {1, 2, 3, 5})
+    for (int64_t rows : {1, 2, 7}) {
+      const int64_t head_tiles = 2, ctas = rows * head_tiles * splits;
+      std::vector<int> seen(size_t(ctas), 0);
+      for (int64_t block = 0; block < ctas; ++block) {
+        const int64_t c = mla::attn::plan_cta_of_head_tiles_first(block, head_tiles, splits);
+        ASSERT_GE(c, 0);
+        ASSERT_LT(c, ctas);
+        ++seen[size_t(c)];
+        // The plan's order: c = (row * head_tiles + ht) * splits + split.
+        const int64_t split = c % splits, ht = (c / splits) % head_tiles,
+                      row = c / splits / head_tiles;
+        EXPECT_EQ(ht, block % 2) << "block " << block;
+        const int64_t partner =
+            mla::attn::plan_cta_of_head_tiles_first(block ^ 1, head_tiles, splits);
+        EXPECT_EQ(partner % splits, split) << "block " << block;
+        EXPECT_EQ(partner / splits / head_tiles, row) << "block " << block;
+      }
+      for (int64_t c = 0; c < ctas; ++c) EXPECT_EQ(seen[size_t(c)], 1) << "cta " << c;
+    }
 }

@@ -38,6 +38,16 @@ struct DecodePlan {
   size_t lse_offset() const { return size_t(ctas) * size_t(rows_per_cta) * 512 * 4; }
 };
 
+// The plan's CTA index (the slot of a CTA's partials) of grid index `block` when the grid is
+// laid out head tiles first, block = (row * splits + split) * head_tiles + ht, as the
+// cluster-pair decode launches it (the head tiles of a row and range are neighbours, and so
+// the two CTAs of a cluster). A bijection of [0, ctas).
+MLA_HD constexpr int64_t plan_cta_of_head_tiles_first(int64_t block, int64_t head_tiles,
+                                                      int64_t splits) {
+  return ((block / head_tiles / splits) * head_tiles + block % head_tiles) * splits +
+         (block / head_tiles) % splits;
+}
+
 constexpr int64_t kSplitQuantum = 64;  // key ranges start at multiples of every block size
 
 // Keys per range before a row is split: long enough that the partials (2 KiB per head) stay

@@ -58,10 +58,7 @@ struct CtaWork {
   MLA_DEVICE MLA_FORCEINLINE CtaWork(const DecodeLaunch& L, int rows,
                                      bool kHeadTilesFirst = false) {
     int64_t c = blockIdx.x;
-    if (kHeadTilesFirst) {
-      const int64_t ht = c % L.head_tiles, rest = c / L.head_tiles;
-      c = ((rest / L.splits) * L.head_tiles + ht) * L.splits + rest % L.splits;
-    }
+    if (kHeadTilesFirst) c = plan_cta_of_head_tiles_first(c, L.head_tiles, L.splits);
     cta = c;
     const int64_t split = c % L.splits;
     c /= L.splits;
