@@ -2,7 +2,8 @@
 # bench/compare_trees.sh NAME=REV[,FLAG...] ...: for a device call that times variants side by
 # side. Each NAME is the tree of git revision REV (a commit, a branch, or "." for the working
 # tree as it is), built with the CUDA flags FLAG (e.g. -DMLA_DECODE_SPLIT_KEYS_WIDE=2048) into
-# .variants/NAME (git-ignored; carry it, or let REV be built there), then timed by
+# .variants/NAME (git-ignored; an existing one is used as it is, e.g. carried to the device:
+# remove it to take REV afresh), then timed by
 # bench/compare_flashmla.py beside FlashMLA ($MLA_COMPARE_ARGS, default --ops decode,prefill;
 # needs .anchor/) and by mla_bench ($MLA_BENCH_FILTER, default sparse). Writes $OUT/NAME/ and
 # prints one line per shape and tree. All variants run in one process call after another, so
@@ -44,5 +45,7 @@ for v in "$@"; do
   awk -v n="$name" '/^--- /{shape=substr($0, 5)} /libmla .* us/{
       for (i = 1; i <= NF; ++i) { if ($i == "libmla") l = $(i + 1); if ($i == "FlashMLA") f = $(i + 1) }
       printf "%-12s %-36s libmla %9s us  FlashMLA %9s us\n", n, shape, l, f }' "$log/compare.log"
-  grep -E "^(sparse|gather)" "$log/bench.log" | awk -v n="$name" '{printf "%-12s %s\n", n, $0}' | cut -c1-140
+  { grep -E "^(sparse|gather)" "$log/bench.log" || tail -2 "$log/bench.log"; } |
+    awk -v n="$name" '{printf "%-12s %s\n", n, $0}' | cut -c1-140
 done
+exit 0  # per-tree failures are printed above
