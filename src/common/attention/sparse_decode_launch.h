@@ -14,8 +14,8 @@
 //     static constexpr bool kWarpgroup;  // a warpgroup tile: 64-head CTAs of decode and
 //     template <class Source> using Warpgroup = WarpgroupCta<...>;  // prefill, where
 //     template <class Fmt, bool kPair> using DequantWarpgroup = DequantWarpgroupCta<...>;
-//     static bool launch_cluster_pair(kernel, ctas, threads, smem, stream, L);  // decode, in
-//                                                   // clusters of 2 (false: the device refused)
+//     static void launch_cluster_pair(kernel, ctas, threads, smem, stream, L);  // decode, in
+//                                                                 // clusters of 2
 //     static bool warpgroup_runs();                                 // the device runs it
 //   };
 #pragma once
@@ -92,8 +92,9 @@ inline bool cluster_pairs_enabled() {
 
 // Decode's 64-head CTAs. With two head tiles per row and the pairs on: clusters of two CTAs
 // that share the loads and the dequantization of the keys (warpgroup_dequant_kernel.h), with
-// the same values and the same order of every sum as one CTA per head tile, so the same bits;
-// where the device refuses the cluster launch, the CTAs run alone.
+// the same values and the same order of every sum as one CTA per head tile, so the same bits.
+// A refused cluster launch is an error (no silent fallback while the pairs are opt-in: their
+// test must not pass on the other path).
 template <class Shapes, class Fmt>
 mla_status launch_dequant_warpgroup(const DecodeLaunch& L, const DecodePlan& plan,
                                     mla_stream stream) {
@@ -102,8 +103,8 @@ mla_status launch_dequant_warpgroup(const DecodeLaunch& L, const DecodePlan& pla
     using Pair = typename Shapes::template DequantWarpgroup<Fmt, true>;
     auto kernel = warpgroup_dequant_kernel<Pair>;
     MLA_TRY(allow_shared_bytes<Pair>(reinterpret_cast<const void*>(kernel)));
-    if (Shapes::launch_cluster_pair(kernel, plan.ctas, Pair::kThreads, Pair::kSmemBytes, stream, L))
-      return gpu::check_launch("warpgroup_dequant_kernel (cluster pairs)");
+    Shapes::launch_cluster_pair(kernel, plan.ctas, Pair::kThreads, Pair::kSmemBytes, stream, L);
+    return gpu::check_launch("warpgroup_dequant_kernel (cluster pairs)");
   }
   return launch_dequant_warpgroup_cta<Single>(L, plan.ctas, stream);
 }

@@ -378,6 +378,8 @@ struct WarpgroupTileSm90 {
     uint32_t r = 0;
 #if defined(MLA_WGMMA_ENABLED)
     asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+#else
+    __trap();  // clusters need sm_90a code: never launched without it
 #endif
     return int(r);
   }
@@ -388,6 +390,8 @@ struct WarpgroupTileSm90 {
     uint64_t out = reinterpret_cast<uint64_t>(p);
 #if defined(MLA_WGMMA_ENABLED)
     asm volatile("mapa.u64 %0, %1, %2;\n" : "=l"(out) : "l"(out), "r"(rank));
+#else
+    __trap();
 #endif
     return out;
   }
@@ -397,6 +401,8 @@ struct WarpgroupTileSm90 {
     asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
     asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
     fence_proxy_async();  // and on the reading side, before this CTA's MMAs
+#else
+    __trap();
 #endif
   }
   // This thread's shared-memory writes (stores and finished copies) made visible to the MMAs;
