@@ -197,13 +197,18 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
   float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.0f, 0.0f};  // rows acc_row(t, 0) and + 8
   const float score_scale = L.p.scale * kLog2e;
 
+  // The stores of the keys in (of both CTAs of a pair) published, and the CTA (the pair)
+  // synchronized.
+  const auto sync_keys = [] {
+    if constexpr (Cta::kPair) {
+      Wg::cluster_sync();
+    } else {
+      Wg::publish();
+      __syncthreads();
+    }
+  };
   source.template wait_first<Wg>();  // q and block 0
-  if constexpr (Cta::kPair) {
-    Wg::cluster_sync();  // block 0 from both CTAs
-  } else {
-    Wg::publish();
-    __syncthreads();
-  }
+  sync_keys();
 
   for (int blk = 0; blk < range.n_blocks; ++blk) {
     const uint32_t kbuf = base + uint32_t(Cta::kKOff + (blk & 1) * Cta::kOperand);
@@ -272,14 +277,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
     Wg::template wait<0>(o);
 
     source.template end_block<Wg>();  // block blk + 1, this thread's part
-    // Every group (of both CTAs of a pair) is done with this block's buffer, P and the maxima,
-    // and block blk + 1 is in.
-    if constexpr (Cta::kPair) {
-      Wg::cluster_sync();
-    } else {
-      Wg::publish();
-      __syncthreads();
-    }
+    sync_keys();  // every group is done with this block's buffer, P, the maxima; blk + 1 is in
   }
 
   // Row sums: lanes of a row, then the two groups in order.
