@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
 #include "device/bf16_pack.h"
@@ -35,6 +36,32 @@ struct CudaHw {
   static __device__ __forceinline__ float code_float(uint32_t w, int k) {
     const uint32_t sel = 0x0044u | (uint32_t(k) << 8) | (uint32_t(8 + k) << 12);
     return __uint_as_float((sign_permute(w, sel) << 4) & 0x87F00000u);
+  }
+
+  // Four e4m3fn codes of w times a scale, as two bf16 pairs (codes 0, 1 into *lo, 2, 3 into
+  // *hi): bf16(fp32(code value) x scale), the SPEC's rounding, bit for bit for every code that is
+  // not NaN (NaN codes give a NaN). sm_89+ converts code pairs to f16 pairs exactly (cvt.rn.
+  // f16x2.e4m3x2: 3 instructions a code with the f32 product and the bf16 pack, against 5 and a
+  // NaN test for the integer path); kE4m3fnPairs says whether this target has it.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  static constexpr bool kE4m3fnPairs = true;
+#else
+  static constexpr bool kE4m3fnPairs = false;
+#endif
+  static __device__ __forceinline__ void e4m3fn_scaled4(uint32_t w, float s, uint32_t* lo,
+                                                        uint32_t* hi) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+    uint32_t h01, h23;  // f16 pairs: the low half from the lower byte
+    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h01) : "h"(uint16_t(w)));
+    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h23) : "h"(uint16_t(w >> 16)));
+    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&h01));
+    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&h23));
+    *lo = pack_bf16x2(a.x * s, a.y * s);
+    *hi = pack_bf16x2(b.x * s, b.y * s);
+#else
+    (void)w, (void)s, (void)lo, (void)hi;
+    __trap();  // callers test kE4m3fnPairs
+#endif
   }
 
   // attention/key_codes.h: four fp8 codes as bf16 code values. One byte permute per pair puts

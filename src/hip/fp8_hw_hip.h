@@ -27,6 +27,10 @@ struct HipHw {
   }
 
   // attention/key_codes.h: code k of w as an fp32 of value x 2^(bias - 127).
+  // No e4m3fn pair conversion here (fp8_hw_cuda.h): the integer path decodes.
+  static constexpr bool kE4m3fnPairs = false;
+  static __device__ __forceinline__ void e4m3fn_scaled4(uint32_t, float, uint32_t*, uint32_t*) {}
+
   static __device__ __forceinline__ float code_float(uint32_t w, int k) {
     return fp8_code_rebiased(w, k);
   }

@@ -231,10 +231,11 @@ TEST(NativeDecode, BatchInvariant) {
   }
 }
 
-// Hopper, 65-128 heads, MLA_CLUSTER_PAIR=1: the two head tiles of a row run as a cluster of two
-// CTAs that share the keys' loads and dequantization (warpgroup_dequant_kernel.h), with the
-// values and the order of every sum of one CTA per head tile: the same bits as without, split
-// rows and extra cache included (elsewhere both runs take the same kernel).
+// Hopper, 65-128 heads: the two head tiles of a row run as a cluster of two CTAs that share the
+// keys' loads and dequantization (warpgroup_dequant_kernel.h; the default), with the values and
+// the order of every sum of one CTA per head tile (MLA_CLUSTER_PAIR=0): the same bits, split rows
+// and extra cache included (elsewhere both runs take the same kernel). MLA_CLUSTER_PAIR=1 forces
+// the pairs, so that a device that refused them fails here rather than passing on the other path.
 TEST(NativeDecode, ClusterPairsGiveTheBitsOfOneCtaPerHeadTile) {
   MLA_REQUIRE_GPU();
   Rng rng(fresh_seed());
@@ -245,9 +246,12 @@ TEST(NativeDecode, ClusterPairsGiveTheBitsOfOneCtaPerHeadTile) {
     auto c = make_decode_case(s, rng);
     GpuContext gpu;
     DecodeOnDevice d(gpu.get(), *c);
-    ASSERT_EQ(gpu_decode(gpu.get(), d.args), MLA_STATUS_SUCCESS) << mla_last_error();
-    // One CTA per head tile (the default), then the pairs.
-    const Tensor out = downloaded(d.out, c->out), lse = downloaded(d.lse, c->lse);
+    Tensor out, lse;
+    {  // One CTA per head tile, then the pairs.
+      ScopedEnv off("MLA_CLUSTER_PAIR", "0");
+      ASSERT_EQ(gpu_decode(gpu.get(), d.args), MLA_STATUS_SUCCESS) << mla_last_error();
+      out = downloaded(d.out, c->out), lse = downloaded(d.lse, c->lse);
+    }
     ScopedEnv on("MLA_CLUSTER_PAIR", "1");
     check_native(*c);  // the pairs against float64 and the device reference
     Tensor pair_out = c->out, pair_lse = c->lse;

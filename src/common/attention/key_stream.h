@@ -175,7 +175,7 @@ struct KeyLoader {
             float sc = scale[0];
 #pragma unroll
             for (int t = 1; t < Fmt::kScaleTiles; ++t) sc = tile == t ? scale[t] : sc;
-            gpu::decode16<Hw>(raw[i], sc, f, w);
+            gpu::decode16_any_nan<Hw>(raw[i], sc, f, w);
           }
           *dst_of(key, col) = w[0];
           *dst_of(key, col + 8) = w[1];

@@ -16,6 +16,7 @@
 //     template <class Fmt, bool kPair> using DequantWarpgroup = DequantWarpgroupCta<...>;
 //     static void launch_cluster_pair(kernel, ctas, threads, smem, stream, L);  // decode, in
 //                                                                 // clusters of 2
+//     static bool cluster_pair_fits(kernel, threads, smem);  // the device places such a pair
 //     static bool warpgroup_runs();                                 // the device runs it
 //   };
 #pragma once
@@ -83,28 +84,34 @@ mla_status launch_dequant_warpgroup_cta(const DecodeLaunch& L, int64_t ctas, mla
   return gpu::check_launch("warpgroup_dequant_kernel");
 }
 
-// MLA_CLUSTER_PAIR=1 (not empty, not 0) turns the cluster pairs on; read at every call. Off by
-// default until measured on a GPU (bench/RESULTS.md).
-inline bool cluster_pairs_enabled() {
-  const char* on = std::getenv("MLA_CLUSTER_PAIR");
-  return on != nullptr && on[0] != '\0' && std::strcmp(on, "0") != 0;
+// MLA_CLUSTER_PAIR: unset or empty, the cluster pairs where the device places them (the
+// default: measured faster, bench/RESULTS.md); 0, never; anything else, always (a refused
+// launch is then an error, so that a test of the pairs cannot pass on the other path). Read at
+// every call.
+enum class PairMode { Auto, Off, Forced };
+inline PairMode cluster_pair_mode() {
+  const char* v = std::getenv("MLA_CLUSTER_PAIR");
+  if (v == nullptr || v[0] == '\0') return PairMode::Auto;
+  return std::strcmp(v, "0") == 0 ? PairMode::Off : PairMode::Forced;
 }
 
-// Decode's 64-head CTAs. With two head tiles per row and the pairs on: clusters of two CTAs
-// that share the loads and the dequantization of the keys (warpgroup_dequant_kernel.h), with
-// the same values and the same order of every sum as one CTA per head tile, so the same bits.
-// A refused cluster launch is an error (no silent fallback while the pairs are opt-in: their
-// test must not pass on the other path).
+// Decode's 64-head CTAs. With two head tiles per row: clusters of two CTAs that share the loads
+// and the dequantization of the keys (warpgroup_dequant_kernel.h), with the same values and the
+// same order of every sum as one CTA per head tile, so the same bits.
 template <class Shapes, class Fmt>
 mla_status launch_dequant_warpgroup(const DecodeLaunch& L, const DecodePlan& plan,
                                     mla_stream stream) {
   using Single = typename Shapes::template DequantWarpgroup<Fmt, false>;
-  if (plan.head_tiles == 2 && cluster_pairs_enabled()) {
+  const PairMode mode = cluster_pair_mode();
+  if (plan.head_tiles == 2 && mode != PairMode::Off) {
     using Pair = typename Shapes::template DequantWarpgroup<Fmt, true>;
     auto kernel = warpgroup_dequant_kernel<Pair>;
     MLA_TRY(allow_shared_bytes<Pair>(reinterpret_cast<const void*>(kernel)));
-    Shapes::launch_cluster_pair(kernel, plan.ctas, Pair::kThreads, Pair::kSmemBytes, stream, L);
-    return gpu::check_launch("warpgroup_dequant_kernel (cluster pairs)");
+    if (mode == PairMode::Forced ||
+        Shapes::cluster_pair_fits(kernel, Pair::kThreads, Pair::kSmemBytes)) {
+      Shapes::launch_cluster_pair(kernel, plan.ctas, Pair::kThreads, Pair::kSmemBytes, stream, L);
+      return gpu::check_launch("warpgroup_dequant_kernel (cluster pairs)");
+    }
   }
   return launch_dequant_warpgroup_cta<Single>(L, plan.ctas, stream);
 }

@@ -35,16 +35,17 @@ namespace mla::attn {
 
 constexpr int kDequantThreads = 256;  // two warpgroups
 
-// Where a pair CTA's stores go: its own buffer and its partner's (distributed shared memory).
+// Where a pair CTA's stores go: its own buffer and its partner's (distributed shared memory,
+// addressed in 32 bits through the cluster's shared window).
 template <class Wg>
 struct PairPanelKeys {
   uint8_t* buf;   // this CTA's buffer
-  uint64_t peer;  // the generic address of the same buffer of the other CTA of the cluster
+  uint32_t peer;  // the same buffer of the other CTA of the cluster (Wg::peer_shared_address)
   int first;      // KeyLoader's key k is row first + k of the block's operand
   struct Both {
     uint4* a;
-    uint4* b;
-    MLA_DEVICE MLA_FORCEINLINE void operator=(uint4 v) const { *a = v, *b = v; }
+    uint32_t b;
+    MLA_DEVICE MLA_FORCEINLINE void operator=(uint4 v) const { *a = v, Wg::store_peer16(b, v); }
   };
   struct At {
     Both both;
@@ -52,8 +53,7 @@ struct PairPanelKeys {
   };
   MLA_DEVICE MLA_FORCEINLINE At operator()(int key, int col) const {
     const uint32_t off = Wg::operand_offset(kWgBlockKeys, first + key, col);
-    // peer + off in integers: the store stays a generic one (Wg::peer_address)
-    return At{Both{reinterpret_cast<uint4*>(buf + off), reinterpret_cast<uint4*>(peer + off)}};
+    return At{Both{reinterpret_cast<uint4*>(buf + off), peer + off}};
   }
 };
 
@@ -73,7 +73,7 @@ struct CtaRegisterKeys {  // loaded by all kDequantThreads threads of the CTA
   Loader loader;
   int32_t next_index = -1;
   int first = 0;           // this CTA's first key of a block
-  uint64_t peer_bufs = 0;  // kPair: the generic address of the partner's key buffers
+  uint32_t peer_bufs = 0;  // kPair: the partner's key buffers (Wg::peer_shared_address)
   MLA_DEVICE MLA_FORCEINLINE int key() const { return first + loader.key; }
 
   template <class Wg, class Hw>
@@ -81,12 +81,12 @@ struct CtaRegisterKeys {  // loaded by all kDequantThreads threads of the CTA
     uint8_t* buf = kbufs + size_t(blk & 1) * kWgBlockKeys * kDim * 2;
     uint8_t* valid = valid_s + (blk & 1) * kWgBlockKeys;
     if constexpr (kPair) {
-      const uint64_t peer = peer_bufs + uint64_t(buf - kbufs);
+      const uint32_t peer = peer_bufs + uint32_t(buf - kbufs);
       loader.template store<Hw>(PairPanelKeys<Wg>{buf, peer, first}, nullptr, nullptr);
       if (loader.seg == 0) {
         const uint8_t v = loader.valid ? 1 : 0;
         valid[key()] = v;
-        *reinterpret_cast<uint8_t*>(peer_bufs + uint64_t(valid + key() - kbufs)) = v;
+        Wg::store_peer1(peer_bufs + uint32_t(valid + key() - kbufs), v);
       }
     } else {
       loader.template store<Hw>(PanelKeys<Wg>{buf}, nullptr, valid);
@@ -103,7 +103,7 @@ struct CtaRegisterKeys {  // loaded by all kDequantThreads threads of the CTA
     if constexpr (kPair) {
       const int rank = Wg::cluster_rank();
       first = rank * kKeys;
-      peer_bufs = Wg::peer_address(kbufs, rank ^ 1);
+      peer_bufs = Wg::peer_shared_address(Wg::shared_address(kbufs), rank ^ 1);
     }
     issue(p, r, 0, r.index(0, key()));
     next_index = r.index(1, key());

@@ -61,4 +61,23 @@ MLA_DEVICE MLA_FORCEINLINE void decode16(uint4 codes, float scale, Fp8 f, uint4 
   out[1] = make_uint4(o[4], o[5], o[6], o[7]);
 }
 
+// decode16 where a NaN code may give a NaN of any payload (the attention kernels: a NaN key
+// makes NaN scores whatever its bits), so that e4m3fn codes take the vendor's conversion where
+// it has one (Hw::kE4m3fnPairs): the same bits as decode16 for every other code.
+template <class Hw>
+MLA_DEVICE MLA_FORCEINLINE void decode16_any_nan(uint4 codes, float scale, Fp8 f, uint4 (&out)[2]) {
+  if constexpr (Hw::kE4m3fnPairs) {
+    if (f == Fp8::E4M3FN) {
+      const uint32_t w[4] = {codes.x, codes.y, codes.z, codes.w};
+      uint32_t o[8];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) Hw::e4m3fn_scaled4(w[i], scale, &o[2 * i], &o[2 * i + 1]);
+      out[0] = make_uint4(o[0], o[1], o[2], o[3]);
+      out[1] = make_uint4(o[4], o[5], o[6], o[7]);
+      return;
+    }
+  }
+  decode16<Hw>(codes, scale, f, out);
+}
+
 }  // namespace mla::gpu

@@ -97,6 +97,33 @@ struct AttentionShapes {
     cfg.numAttrs = 1;
     (void)cudaLaunchKernelEx(&cfg, kernel, L);  // its error stays for check_launch
   }
+  // The device places at least one cluster of two such CTAs (not so on a partition too small
+  // for two of them, MIG or MPS). Cached per device ordinal for the one pair kernel shape.
+  template <class Kernel>
+  static bool cluster_pair_fits(Kernel kernel, int threads, size_t smem) {
+    static std::atomic<int> answer[64];  // 1 + answer; 0 = not asked yet
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    if (dev < 64 && answer[dev].load(std::memory_order_relaxed) > 0)
+      return answer[dev].load(std::memory_order_relaxed) == 2;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(2);
+    cfg.blockDim = dim3(unsigned(threads));
+    cfg.dynamicSmemBytes = smem;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = 2;
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    int clusters = 0;
+    const bool ok = cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg) == cudaSuccess;
+    if (!ok) (void)cudaGetLastError();
+    const bool fits = ok && clusters >= 1;
+    if (dev < 64) answer[dev].store(fits ? 2 : 1, std::memory_order_relaxed);
+    return fits;
+  }
 };
 
 // MLA_DISABLE_WGMMA is not set, the current device is an sm_90 part, the library holds sm_90a code

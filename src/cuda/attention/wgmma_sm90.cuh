@@ -370,10 +370,11 @@ struct WarpgroupTileSm90 {
   static MLA_DEVICE MLA_FORCEINLINE void copy_wait() {
     sm90::copy_wait<kPending>();
   }
-  // Clusters of CTAs (sm_90): this CTA's rank, the generic address of the same shared-memory
-  // byte of CTA `rank` (distributed shared memory: plain stores reach it), and a barrier of
-  // every thread of the cluster that publishes each one's shared-memory writes, local and
-  // remote, to the others and to their MMAs.
+  // Clusters of CTAs (sm_90): this CTA's rank, the address in the cluster's shared window of the
+  // same shared-memory byte of CTA `rank` (32 bits, as this CTA's own: distributed shared
+  // memory), stores there (volatile: never moved across cluster_sync), and a barrier of every
+  // thread of the cluster that publishes each one's shared-memory writes, local and remote, to the
+  // others and to their MMAs.
   static MLA_DEVICE MLA_FORCEINLINE int cluster_rank() {
     uint32_t r = 0;
 #if defined(MLA_WGMMA_ENABLED)
@@ -383,17 +384,29 @@ struct WarpgroupTileSm90 {
 #endif
     return int(r);
   }
-  // As an integer: a pointer derived from p by arithmetic would let the compiler take it for
-  // one into this CTA's shared memory (STS with a wrong address); one made from this integer
-  // is generic (ST).
-  static MLA_DEVICE MLA_FORCEINLINE uint64_t peer_address(const void* p, int rank) {
-    uint64_t out = reinterpret_cast<uint64_t>(p);
+  static MLA_DEVICE MLA_FORCEINLINE uint32_t peer_shared_address(uint32_t addr, int rank) {
+    uint32_t out = addr;
 #if defined(MLA_WGMMA_ENABLED)
-    asm volatile("mapa.u64 %0, %1, %2;\n" : "=l"(out) : "l"(out), "r"(rank));
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(out) : "r"(addr), "r"(rank));
 #else
     __trap();
 #endif
     return out;
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void store_peer16(uint32_t addr, uint4 v) {
+#if defined(MLA_WGMMA_ENABLED)
+    asm volatile("st.shared::cluster.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x),
+                 "r"(v.y), "r"(v.z), "r"(v.w));
+#else
+    __trap();
+#endif
+  }
+  static MLA_DEVICE MLA_FORCEINLINE void store_peer1(uint32_t addr, uint8_t v) {
+#if defined(MLA_WGMMA_ENABLED)
+    asm volatile("st.shared::cluster.u8 [%0], %1;\n" ::"r"(addr), "h"(uint16_t(v)));
+#else
+    __trap();
+#endif
   }
   static MLA_DEVICE MLA_FORCEINLINE void cluster_sync() {
 #if defined(MLA_WGMMA_ENABLED)
