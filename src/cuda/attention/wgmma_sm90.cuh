@@ -427,10 +427,11 @@ struct WarpgroupTileSm90 {
   }
   static MLA_DEVICE MLA_FORCEINLINE void cluster_sync() {
 #if defined(MLA_WGMMA_ENABLED)
-    asm volatile("fence.proxy.async.shared::cluster;\n" ::: "memory");  // remote writes too
+    // The writers' proxy fence (their local and remote writes) before the release, as publish()
+    // before a CTA barrier: the MMAs after the acquire see them, no fence on the reading side.
+    asm volatile("fence.proxy.async.shared::cluster;\n" ::: "memory");
     asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
     asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
-    fence_proxy_async();  // and on the reading side, before this CTA's MMAs
 #else
     __trap();
 #endif
