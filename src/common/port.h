@@ -50,6 +50,13 @@ MLA_DEVICE MLA_FORCEINLINE T shfl_xor(T v, int mask) {
 #endif
 }
 
+// v, as a value the compiler cannot see through: what is derived from it inside a loop is
+// computed there, not ahead of the loop and held in registers (or spilled) across it.
+MLA_DEVICE MLA_FORCEINLINE int opaque(int v) {
+  asm volatile("" : "+r"(v));
+  return v;
+}
+
 // A load through the read-only data path (CUDA's non-coherent cache; a plain load on HIP, whose
 // compiler picks the cache policy itself). For data no kernel of the launch writes.
 template <typename T>

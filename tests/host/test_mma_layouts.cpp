@@ -279,6 +279,9 @@ TEST(MmaLayoutSm90, AccumulatorsCoverTheTileOnceInTheM16n8LayoutPerWarp) {
         // Warp t / 32 holds rows 16 (t / 32) + [0, 16) as mma.sync's m16n8 C fragment.
         EXPECT_EQ(r, 16 * (t / 32) + mla::sm80::acc_row(t % 32, e % 4));
         EXPECT_EQ(c, 8 * (e / 4) + mla::sm80::acc_col(t % 32, e % 4));
+        // A thread's columns are its first one plus a step of e alone (kernels index from a
+        // per-thread base with constant offsets).
+        EXPECT_EQ(c, mla::sm90::acc_col(t, 0) + mla::sm90::acc_col(0, e));
       }
     EXPECT_EQ(seen.size(), size_t(64 * n));
   }

@@ -68,7 +68,7 @@ struct CtaRegisterKeys {  // loaded by all kDequantThreads threads of the CTA
   static constexpr int kDim = Fmt::kDim;
   static constexpr bool kCodeValues = Fmt::kCodeValues;
   static constexpr int kKeys = kPair ? kWgBlockKeys / 2 : kWgBlockKeys;  // this CTA's per block
-  using Loader = KeyLoader<Fmt, kKeys, kDequantThreads>;
+  using Loader = KeyLoader<Fmt, kKeys, kDequantThreads, false, true>;
 
   Loader loader;
   int32_t next_index = -1;
@@ -219,10 +219,13 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
     source.template during_scores<Wg, Hw>(L.p, range, blk, kbufs, valid_s);
     Wg::template wait<0>(s);
     float mx[2] = {neg_inf(), neg_inf()};
+    // This thread's first key column: its others are constant steps on (acc_col(t, 0) +
+    // acc_col(0, e)). Opaque, so that the P offsets below are computed here, not held (and
+    // spilled: measured, spill reloads were the largest stalls) across the loop.
+    const int kc0 = opaque(g * 32 + Wg::acc_col(t, 0));
 #pragma unroll
     for (int e = 0; e < 16; ++e) {
-      const int k = g * 32 + Wg::acc_col(t, e);
-      s[e] = valid[k] ? s[e] * score_scale : neg_inf();
+      s[e] = valid[kc0 + Wg::acc_col(0, e)] ? s[e] * score_scale : neg_inf();
       mx[(e / 2) % 2] = fmaxf(mx[(e / 2) % 2], s[e]);
     }
 #pragma unroll
@@ -249,7 +252,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
       const int r = (e / 2) % 2;
       const float p0 = exp2f(s[e] - sub[r]), p1 = exp2f(s[e + 1] - sub[r]);
       l[r] += p0 + p1;
-      const int hr = Wg::acc_row(t, e), k = g * 32 + Wg::acc_col(t, e);
+      const int hr = Wg::acc_row(t, e), k = kc0 + Wg::acc_col(0, e);
       pk[e / 2] = Hw::pack_bf16x2(p0, p1);
       *reinterpret_cast<uint32_t*>(p_s + Wg::operand_offset(64, hr, k)) = pk[e / 2];
     }

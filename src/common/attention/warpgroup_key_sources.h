@@ -163,7 +163,7 @@ struct RegisterKeys {
   static constexpr bool kCodeValues = Fmt::kCodeValues;
   static constexpr int kProducerRegs = 120;  // a block's raw bytes in flight (KeyLoader::raw)
   static constexpr int kArrivals = 1;        // per block and thread: its stores
-  using Loader = KeyLoader<Fmt, kWgBlockKeys, kWgProducers>;
+  using Loader = KeyLoader<Fmt, kWgBlockKeys, kWgProducers, false, true>;
 
   // Block j + 1's loads fly while block j waits for its buffer and is stored.
   template <class Wg, class Bar>
