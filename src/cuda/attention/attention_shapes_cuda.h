@@ -79,22 +79,29 @@ struct AttentionShapes {
   template <class Fmt, bool kPair = false>  // decode's 64-head CTAs: keys dequantized by all
   using DequantWarpgroup = attn::DequantWarpgroupCta<sm90::WarpgroupTileSm90, Fmt, kPair>;
   static bool warpgroup_runs();
-  // Launches `kernel` in clusters of two CTAs (check_launch reports a refused launch).
-  template <class Kernel>
-  static void launch_cluster_pair(Kernel kernel, int64_t ctas, int threads, size_t smem,
-                                  mla_stream stream, const attn::DecodeLaunch& L) {
+  // A launch of `ctas` CTAs in clusters of two; `attr` holds the cluster dimension it names.
+  static cudaLaunchConfig_t cluster_pair_config(int64_t ctas, int threads, size_t smem,
+                                                mla_stream stream, cudaLaunchAttribute& attr) {
+    attr = {};
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = 2;
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = 1;
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(unsigned(ctas));
     cfg.blockDim = dim3(unsigned(threads));
     cfg.dynamicSmemBytes = smem;
     cfg.stream = as_stream(stream);
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = 2;
-    attr[0].val.clusterDim.y = 1;
-    attr[0].val.clusterDim.z = 1;
-    cfg.attrs = attr;
+    cfg.attrs = &attr;
     cfg.numAttrs = 1;
+    return cfg;
+  }
+  // Launches `kernel` in clusters of two CTAs (check_launch reports a refused launch).
+  template <class Kernel>
+  static void launch_cluster_pair(Kernel kernel, int64_t ctas, int threads, size_t smem,
+                                  mla_stream stream, const attn::DecodeLaunch& L) {
+    cudaLaunchAttribute attr;
+    const cudaLaunchConfig_t cfg = cluster_pair_config(ctas, threads, smem, stream, attr);
     (void)cudaLaunchKernelEx(&cfg, kernel, L);  // its error stays for check_launch
   }
   // The device places at least one cluster of two such CTAs (not so on a partition too small
@@ -106,17 +113,8 @@ struct AttentionShapes {
     if (cudaGetDevice(&dev) != cudaSuccess) return false;
     if (dev < 64 && answer[dev].load(std::memory_order_relaxed) > 0)
       return answer[dev].load(std::memory_order_relaxed) == 2;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(2);
-    cfg.blockDim = dim3(unsigned(threads));
-    cfg.dynamicSmemBytes = smem;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = 2;
-    attr[0].val.clusterDim.y = 1;
-    attr[0].val.clusterDim.z = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
+    cudaLaunchAttribute attr;
+    const cudaLaunchConfig_t cfg = cluster_pair_config(2, threads, smem, nullptr, attr);
     int clusters = 0;
     const bool ok = cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg) == cudaSuccess;
     if (!ok) (void)cudaGetLastError();
