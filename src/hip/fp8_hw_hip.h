@@ -26,11 +26,10 @@ struct HipHw {
     return gpu::pack_bf16x2(lo, hi);
   }
 
-  // attention/key_codes.h: code k of w as an fp32 of value x 2^(bias - 127).
-  // No e4m3fn pair conversion here (fp8_hw_cuda.h): the integer path decodes.
+  // No e4m3fn pair conversion here (fp8_hw_cuda.h's e4m3fn_scaled4): the integer path decodes.
   static constexpr bool kE4m3fnPairs = false;
-  static __device__ __forceinline__ void e4m3fn_scaled4(uint32_t, float, uint32_t*, uint32_t*) {}
 
+  // attention/key_codes.h: code k of w as an fp32 of value x 2^(bias - 127).
   static __device__ __forceinline__ float code_float(uint32_t w, int k) {
     return fp8_code_rebiased(w, k);
   }
@@ -43,8 +42,8 @@ struct HipHw {
 
  private:
   static __device__ __forceinline__ uint32_t fn_from_fnuz(uint8_t c, float x) {
-    if (c == 0x80) return 0x7F;                      // NaN
-    if (c == 0x00 && signbit(x)) return 0x80;        // fn keeps the sign of zero
+    if (c == 0x80) return 0x7F;                // NaN
+    if (c == 0x00 && signbit(x)) return 0x80;  // fn keeps the sign of zero
     return c;
   }
 };

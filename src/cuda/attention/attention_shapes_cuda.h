@@ -22,6 +22,19 @@
 
 namespace mla::gpu::nv {
 
+// ask(dev) for the current device, asked once per device ordinal below 64 and kept in `cache`
+// (1 + answer; 0 = not asked yet); false without a current device.
+template <class Ask>
+bool once_per_device(std::atomic<int> (&cache)[64], Ask ask) {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return false;
+  if (dev < 64 && cache[dev].load(std::memory_order_relaxed) > 0)
+    return cache[dev].load(std::memory_order_relaxed) == 2;
+  const bool yes = ask(dev);
+  if (dev < 64) cache[dev].store(yes ? 2 : 1, std::memory_order_relaxed);
+  return yes;
+}
+
 // CTA shapes as (row tiles, key groups, dimension groups, keys per block, CTAs per SM), per
 // cache format: measured on the H200 (bench/RESULTS.md, decode variants). V4.0 keys cost less
 // to store (code values), so its CTAs take more keys or more warps. The macros let the
@@ -105,28 +118,24 @@ struct AttentionShapes {
     (void)cudaLaunchKernelEx(&cfg, kernel, L);  // its error stays for check_launch
   }
   // The device places at least one cluster of two such CTAs (not so on a partition too small
-  // for two of them, MIG or MPS). Cached per device ordinal for the one pair kernel shape.
+  // for two of them, MIG or MPS). Asked once per device and kernel.
   template <class Kernel>
   static bool cluster_pair_fits(Kernel kernel, int threads, size_t smem) {
-    static std::atomic<int> answer[64];  // 1 + answer; 0 = not asked yet
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return false;
-    if (dev < 64 && answer[dev].load(std::memory_order_relaxed) > 0)
-      return answer[dev].load(std::memory_order_relaxed) == 2;
-    cudaLaunchAttribute attr;
-    const cudaLaunchConfig_t cfg = cluster_pair_config(2, threads, smem, nullptr, attr);
-    int clusters = 0;
-    const bool ok = cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg) == cudaSuccess;
-    if (!ok) (void)cudaGetLastError();
-    const bool fits = ok && clusters >= 1;
-    if (dev < 64) answer[dev].store(fits ? 2 : 1, std::memory_order_relaxed);
-    return fits;
+    static std::atomic<int> answer[64];
+    return once_per_device(answer, [&](int) {
+      cudaLaunchAttribute attr;
+      const cudaLaunchConfig_t cfg = cluster_pair_config(2, threads, smem, nullptr, attr);
+      int clusters = 0;
+      const bool ok = cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg) == cudaSuccess;
+      if (!ok) (void)cudaGetLastError();
+      return ok && clusters >= 1;
+    });
   }
 };
 
 // MLA_DISABLE_WGMMA is not set, the current device is an sm_90 part, the library holds sm_90a code
 // (CMake: "90a" among the CUDA architectures) and the device grants the warpgroup CTA's shared
-// memory. Cached per device ordinal (1 + answer; 0 = not asked yet).
+// memory. Asked once per device (once_per_device).
 inline bool AttentionShapes::warpgroup_runs() {
 #if defined(MLA_CUDA_SM90A)
   // MLA_DISABLE_WGMMA=1: the mma.sync kernels instead (the sm_80-89 path, testable on Hopper).
@@ -134,20 +143,16 @@ inline bool AttentionShapes::warpgroup_runs() {
   const char* off = std::getenv("MLA_DISABLE_WGMMA");
   if (off != nullptr && off[0] != '\0' && std::strcmp(off, "0") != 0) return false;
   static std::atomic<int> answer[64];
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess) return false;
-  if (dev < 64 && answer[dev].load(std::memory_order_relaxed) > 0)
-    return answer[dev].load(std::memory_order_relaxed) == 2;
-  int major = 0, minor = 0, optin = 0;
-  bool ok =
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
-      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess;
-  if (!ok) (void)cudaGetLastError();
-  ok = ok && major == 9 && minor == 0 &&
-       size_t(optin) >= Warpgroup<attn::AsyncBf16Rows<576>>::kSmemBytes;
-  if (dev < 64) answer[dev].store(ok ? 2 : 1, std::memory_order_relaxed);
-  return ok;
+  return once_per_device(answer, [](int dev) {
+    int major = 0, minor = 0, optin = 0;
+    const bool ok =
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess;
+    if (!ok) (void)cudaGetLastError();
+    return ok && major == 9 && minor == 0 &&
+           size_t(optin) >= Warpgroup<attn::AsyncBf16Rows<576>>::kSmemBytes;
+  });
 #else
   return false;
 #endif
