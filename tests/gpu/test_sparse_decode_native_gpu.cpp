@@ -158,7 +158,7 @@ INSTANTIATE_TEST_SUITE_P(Split, NativeDecodeSweep, ::testing::ValuesIn(split_cas
 TEST(NativeDecode, DeterministicOverTwentyRuns) {
   MLA_REQUIRE_GPU();
   Rng rng(fresh_seed());
-  for (int64_t h : {16, 64}) {
+  for (int64_t h : {16, 64, 128}) {  // 128: the cluster pairs (warpgroup_pair_keys.h)
     DecodeSpec s;
     s.h_q = h;
     s.topk = 2048;
@@ -189,12 +189,12 @@ TEST(NativeDecode, DeterministicOverTwentyRuns) {
 TEST(NativeDecode, BatchInvariant) {
   MLA_REQUIRE_GPU();
   Rng rng(fresh_seed());
-  for (int64_t topk : {300, 1500}) {
+  for (int64_t topk : {300, 1500, 1100}) {
     DecodeSpec s;
     s.format = topk > 1000 ? MLA_KV_FORMAT_V32 : MLA_KV_FORMAT_V40;
     s.b = 64;
     s.s_q = 2;
-    s.h_q = topk > 1000 ? 16 : 64;
+    s.h_q = topk == 1100 ? 128 : topk > 1000 ? 16 : 64;  // 128: the cluster pairs
     s.topk = topk;
     s.extra = true;
     s.extra_topk = 64;
@@ -273,6 +273,30 @@ TEST(NativeDecode, ClusterPairsGiveTheBitsOfOneCtaPerHeadTile) {
                 << "h_q " << s.h_q << " request " << r << " row " << si << " head " << h << " col "
                 << x;
         }
+  }
+}
+
+// The other cluster pairs (MLA_PAIR_KERNEL=producer: a producer warpgroup per CTA,
+// warpgroup_pair_keys.h), forced: against float64 and the device reference, over both formats
+// and flavours, 96 and 128 heads, split rows, extra caches, lengths (zero included), invalid
+// indices and a row with every key invalid.
+TEST(NativeDecode, ProducerClusterPairsMatchFloat64) {
+  MLA_REQUIRE_GPU();
+  ScopedEnv on("MLA_CLUSTER_PAIR", "1"), producer("MLA_PAIR_KERNEL", "producer");
+  Rng rng(fresh_seed());
+  std::vector<DecodeSpec> specs = {
+      wide_spec(MLA_KV_FORMAT_V32, 128, 2048, false), wide_spec(MLA_KV_FORMAT_V40, 128, 128, true),
+      wide_spec(MLA_KV_FORMAT_V40, 96, 700, false), wide_spec(MLA_KV_FORMAT_V32, 128, 100, false)};
+  specs[0].b = 5;  // 10 rows: split (the combine)
+  specs[1].b = 16;
+  specs[1].fnuz = true;
+  specs[2].fixed_len = {0, 513};  // an empty row; a range past the length
+  specs[2].invalid_rate = 0.3;
+  specs[3].invalid_rate = 1.0;  // every key invalid
+  specs[3].fnuz = true;
+  for (const DecodeSpec& s : specs) {
+    auto c = make_decode_case(s, rng);
+    check_native(*c);
   }
 }
 

@@ -16,7 +16,8 @@
 //     template <class Fmt, bool kPair> using DequantWarpgroup = DequantWarpgroupCta<...>;
 //     static void launch_cluster_pair(kernel, ctas, threads, smem, stream, L);  // decode, in
 //                                                                 // clusters of 2
-//     static bool cluster_pair_fits(kernel, threads, smem);  // the device places such a pair
+//     template <class Cta> static bool cluster_pair_fits(kernel, threads, smem);  // the
+//                                                     // device places such a pair
 //     static bool warpgroup_runs();                                 // the device runs it
 //   };
 #pragma once
@@ -29,6 +30,7 @@
 #include "split_combine.h"
 #include "warpgroup_attention_kernel.h"
 #include "warpgroup_dequant_kernel.h"
+#include "warpgroup_pair_keys.h"
 
 namespace mla::attn {
 
@@ -95,22 +97,49 @@ inline PairMode cluster_pair_mode() {
   return std::strcmp(v, "0") == 0 ? PairMode::Off : PairMode::Forced;
 }
 
+// MLA_PAIR_KERNEL=producer: the cluster pairs take the three-warpgroup kernel with a producer
+// warpgroup per CTA (warpgroup_pair_keys.h: measured slower, bench/RESULTS.md) instead of
+// warpgroup_dequant_kernel.h. Read at every call.
+inline bool pair_kernel_is_producer() {
+  const char* v = std::getenv("MLA_PAIR_KERNEL");
+  return v != nullptr && std::strcmp(v, "producer") == 0;
+}
+
+// Launches `kernel` (CTA shape Cta) in clusters of two where the device places them, or
+// always (PairMode::Forced: a refused launch is an error); false: not launched.
+template <class Shapes, class Cta, class Kernel>
+bool launch_pairs(Kernel kernel, PairMode mode, const DecodeLaunch& L, const DecodePlan& plan,
+                  mla_stream stream, mla_status& status) {
+  status = allow_shared_bytes<Cta>(reinterpret_cast<const void*>(kernel));
+  if (status != MLA_STATUS_SUCCESS) return true;
+  if (mode != PairMode::Forced &&
+      !Shapes::template cluster_pair_fits<Cta>(kernel, Cta::kThreads, Cta::kSmemBytes))
+    return false;
+  Shapes::launch_cluster_pair(kernel, plan.ctas, Cta::kThreads, Cta::kSmemBytes, stream, L);
+  status = gpu::check_launch("attention kernel (cluster pairs)");
+  return true;
+}
+
 // Decode's 64-head CTAs. With two head tiles per row: clusters of two CTAs that share the loads
-// and the dequantization of the keys (warpgroup_dequant_kernel.h), with the same values and the
-// same order of every sum as one CTA per head tile, so the same bits.
+// and the dequantization of the keys: warpgroup_dequant_kernel.h, with the same values and the
+// same order of every sum as one CTA per head tile, so the same bits; or
+// (MLA_PAIR_KERNEL=producer) the three-warpgroup kernel with one producer per CTA.
 template <class Shapes, class Fmt>
 mla_status launch_dequant_warpgroup(const DecodeLaunch& L, const DecodePlan& plan,
                                     mla_stream stream) {
   using Single = typename Shapes::template DequantWarpgroup<Fmt, false>;
   const PairMode mode = cluster_pair_mode();
   if (plan.head_tiles == 2 && mode != PairMode::Off) {
-    using Pair = typename Shapes::template DequantWarpgroup<Fmt, true>;
-    auto kernel = warpgroup_dequant_kernel<Pair>;
-    MLA_TRY(allow_shared_bytes<Pair>(reinterpret_cast<const void*>(kernel)));
-    if (mode == PairMode::Forced ||
-        Shapes::cluster_pair_fits(kernel, Pair::kThreads, Pair::kSmemBytes)) {
-      Shapes::launch_cluster_pair(kernel, plan.ctas, Pair::kThreads, Pair::kSmemBytes, stream, L);
-      return gpu::check_launch("warpgroup_dequant_kernel (cluster pairs)");
+    mla_status status = MLA_STATUS_SUCCESS;
+    if (pair_kernel_is_producer()) {
+      using Pair = typename Shapes::template Warpgroup<PairRegisterKeys<Fmt>>;
+      if (launch_pairs<Shapes, Pair>(warpgroup_attention_kernel<Pair>, mode, L, plan, stream,
+                                     status))
+        return status;
+    } else {
+      using Pair = typename Shapes::template DequantWarpgroup<Fmt, true>;
+      if (launch_pairs<Shapes, Pair>(warpgroup_dequant_kernel<Pair>, mode, L, plan, stream, status))
+        return status;
     }
   }
   return launch_dequant_warpgroup_cta<Single>(L, plan.ctas, stream);

@@ -30,8 +30,10 @@
 //     static bool warp_any(bool);                      // over the lanes of a warp
 //   };
 //
-// A CTA of three warpgroups takes the 64 heads of one prefill row (rows are never split; decode
-// takes warpgroup_dequant_kernel.h), in blocks of 64 keys, taken in pairs: block 2i in buffer 0
+// A CTA of three warpgroups takes the 64 heads of one prefill row (rows are never split there;
+// decode takes warpgroup_dequant_kernel.h, or this kernel for its cluster pairs with
+// MLA_PAIR_KERNEL=producer: a source with kPair, warpgroup_pair_keys.h, whose ranges may be
+// split: fp32 partials for the combine), in blocks of 64 keys, taken in pairs: block 2i in buffer 0
 // and block 2i + 1 in buffer 1. The producer warpgroup (a key source,
 // warpgroup_key_sources.h) fills a buffer in two halves, each as soon as the block two before
 // is done with it, and never waits for its own copies (they land on arrival barriers).
@@ -75,6 +77,8 @@ struct WarpgroupCta {  // Source: warpgroup_key_sources.h
   using Wg = Wg_;
   using Source = Source_;
   static constexpr int kDim = Source::kDim;
+  // A cluster of the two head tiles of a row and key range (warpgroup_pair_keys.h).
+  static constexpr bool kPair = Source::kPair;
   static constexpr int kRows = 64, kBlockKeys = kWgBlockKeys, kGroups = 2;
   static constexpr int kConsumers = kGroups * Wg::kThreads;
   static constexpr int kThreads = kConsumers + kWgProducers;
@@ -96,15 +100,17 @@ struct WarpgroupCta {  // Source: warpgroup_key_sources.h
   static constexpr size_t kQOff = 0;
   static constexpr size_t kKOff = kQOff + kOperand;  // two key buffers
   static constexpr size_t kPOff = kKOff + 2 * kOperand;
-  static constexpr size_t kMaxOff = kPOff + kPBuffers * kPanel;   // float m_a, m_b [row]
-  static constexpr size_t kSumOff = kMaxOff + 2 * 64 * 4;         // float [group][row]
-  static constexpr size_t kFullOff = kSumOff + kGroups * 64 * 4;  // [buffer][half] barriers
-  static constexpr size_t kValidOff = kFullOff + 4 * 8;           // uint8 [buffer][key]
-  static constexpr size_t kUsed = kValidOff + 2 * kBlockKeys;
+  static constexpr size_t kMaxOff = kPOff + kPBuffers * kPanel;       // float m_a, m_b [row]
+  static constexpr size_t kSumOff = kMaxOff + 2 * 64 * 4;             // float [group][row]
+  static constexpr size_t kFullOff = kSumOff + kGroups * 64 * 4;      // [buffer][half] barriers
+  static constexpr size_t kValidOff = kFullOff + 4 * 8;               // uint8 [buffer][key]
+  static constexpr size_t kPairFreeOff = kValidOff + 2 * kBlockKeys;  // kPair: [buffer]
+  static constexpr size_t kUsed = kPairFreeOff + (kPair ? 2 * 8 : 0);
   static constexpr size_t kAlign = 1024;  // the operands' swizzle repeats every 1024 bytes
   static constexpr size_t kSmemBytes = kUsed + kAlign;
   static constexpr int kOutPitch = kDv + 8;  // bf16 staging of the outputs, in the key buffers
   static_assert(size_t(64) * kOutPitch * 2 <= 2 * kOperand, "outputs fit the key buffers");
+  static_assert(kPairFreeOff % 8 == 0, "arrival barriers are 8-byte aligned");
 
   // Half h of block j in buffer j & 1 filled (producer -> consumers): an arrival barrier per
   // buffer and half at kFullOff, kArrivals per producer thread (the producer never waits for
@@ -113,6 +119,7 @@ struct WarpgroupCta {  // Source: warpgroup_key_sources.h
   // other), the consumers among themselves, and each group by itself (P from shared memory).
   static constexpr int kFullArrivals = kWgProducers * Source::kArrivals;
   static constexpr int kFreeBar = 1, kMaxBar = 5, kConsumerBar = 7, kPBar = 8, kGroupBar = 10;
+  static constexpr int kProducerBar = 12;  // the producer warpgroup by itself
   // P V of a group's own block takes P from its registers where they allow (the A operand
   // stays in flight with O's 128), else from shared memory like the other group's.
   static constexpr bool kOwnPInRegisters = kConsumerRegs >= 216;
@@ -123,7 +130,8 @@ struct WarpgroupCta {  // Source: warpgroup_key_sources.h
 template <class Cta>
 struct ProducerBarriers {
   using Wg = typename Cta::Wg;
-  uint32_t full;  // the arrival barriers, [buffer][half]
+  uint32_t full;           // the arrival barriers, [buffer][half]
+  uint32_t pair_free = 0;  // Cta::kPair: the other CTA's producer's word that a buffer is free
   MLA_DEVICE MLA_FORCEINLINE void wait_free(int j, int h) const {
     Wg::barrier_sync(Cta::kFreeBar + 2 * (j & 1) + h, Cta::kHalfPair);
   }
@@ -136,6 +144,9 @@ struct ProducerBarriers {
   // so would let one half of a buffer at a time be on its way.
   MLA_DEVICE MLA_FORCEINLINE void flags_ready(int j, int h) const {
     Wg::mbar_arrive(full + 8 * (2 * (j & 1) + h));
+  }
+  MLA_DEVICE MLA_FORCEINLINE void producers_sync() const {  // every producer thread here
+    Wg::barrier_sync(Cta::kProducerBar, kWgProducers);
   }
   MLA_DEVICE MLA_FORCEINLINE void copies_ready(int j, int h) const {  // its copies, once landed
     Wg::mbar_arrive_on_copies(full + 8 * (2 * (j & 1) + h));
@@ -164,18 +175,32 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
   // ptxas allocates each side's registers to its setmaxnreg budget only then.
   const int g = shfl_idx(tid / Wg::kThreads, 0), t = tid % Wg::kThreads;
 
-  const CtaWork w(L, Cta::kRows);
+  // Pairs: blockIdx.x in CtaWork's head-tiles-first order, so that a cluster's two CTAs take
+  // the two head tiles of one row and key range.
+  const CtaWork w(L, Cta::kRows, Cta::kPair);
   const int64_t bi = w.bi, si = w.si, h0 = w.h0;
   const int nh = w.nh;
   const KeyRange range{RowKeys(L.p, bi, si), w.k_begin, w.k_end,
                        int((w.k_end - w.k_begin + Cta::kBlockKeys - 1) / Cta::kBlockKeys)};
   const int n = range.n_blocks;
   const uint32_t full = base + uint32_t(Cta::kFullOff);
+  const uint32_t pair_free = base + uint32_t(Cta::kPairFreeOff);
   if (tid == 0) {
 #pragma unroll
     for (int b = 0; b < 4; ++b) Wg::mbar_init(full + 8 * b, Cta::kFullArrivals);
+    if constexpr (Cta::kPair) {
+      Wg::mbar_init(pair_free, 1);
+      Wg::mbar_init(pair_free + 8, 1);
+      Wg::mbar_init_publish();
+    }
   }
-  __syncthreads();  // the arrival barriers are initialized
+  // The arrival barriers are initialized (in both CTAs of a pair, before either signals or
+  // stores into the other).
+  if constexpr (Cta::kPair) {
+    Wg::cluster_sync();
+  } else {
+    __syncthreads();
+  }
 
   if (g == Cta::kGroups) {  // the producer: q, then the key blocks
     Wg::template registers_shrink<Cta::kProducerRegs>();
@@ -183,7 +208,10 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
     copy_queries<Wg, kDim, kWgProducers, true>(L.p, w, smem + Cta::kQOff, q_addr, t);
     Wg::publish();  // q's stores where it was not copied (any arrival below releases them)
     typename Cta::Source().template produce<Wg>(L.p, range, kbufs, valid_s, t,
-                                                ProducerBarriers<Cta>{full});
+                                                ProducerBarriers<Cta>{full, pair_free});
+    // Pairs: every thread of both CTAs here (the consumers once done with every block): the
+    // copies out of this CTA's memory have landed before it ends.
+    if constexpr (Cta::kPair) Wg::cluster_sync();
     return;
   }
   Wg::template registers_grow<Cta::kConsumerRegs>();
@@ -221,10 +249,12 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
   // P (the A fragments) to shared memory at p_off(g).
   const auto store_p = [&](const uint32_t(&pk)[16]) {
     uint8_t* const p_s = smem + p_off(g);
+    // Pairs: the offsets computed here, not held (spilled) across the loop (opaque, port.h).
+    const int tp = Cta::kPair ? opaque(t) : t;
 #pragma unroll
     for (int e = 0; e < 32; e += 2)
       *reinterpret_cast<uint32_t*>(
-          p_s + Wg::operand_offset(64, Wg::acc_row(t, e), Wg::acc_col(t, e))) = pk[e / 2];
+          p_s + Wg::operand_offset(64, Wg::acc_row(tp, e), Wg::acc_col(tp, e))) = pk[e / 2];
     Wg::publish();
   };
   // O += P V over this group's columns of its own block (P: pk, the A fragments of S's layout,
@@ -341,8 +371,8 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
 #pragma unroll
       for (int e = 0; e < 32; e += 2) {
         const float fr = f[(e / 2) % 2];
-        pk[e / 2] = Hw::pack_bf16x2(float_of(pk[e / 2] << 16) * fr,
-                                    float_of(pk[e / 2] & 0xFFFF0000u) * fr);
+        pk[e / 2] =
+            Hw::pack_bf16x2(float_of(pk[e / 2] << 16) * fr, float_of(pk[e / 2] & 0xFFFF0000u) * fr);
       }
       store_p(pk);
       rescale(m_b);
@@ -393,14 +423,17 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
     }
   }
 
-  // Row sums: lanes of a row, then the two groups in order (both groups end in the same frame:
-  // each led or followed the last block).
+  if constexpr (Cta::kPair) Wg::cluster_sync();  // with the producers: see there
+
+    // Row sums: lanes of a row, then the two groups in order (both groups end in the same frame:
+    // each led or followed the last block).
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const float part = Wg::quad_sum(l[r]);
     if (t % 4 == 0) sum_s[g * 64 + Wg::acc_row(t, 2 * r)] = part;
   }
   Wg::barrier_sync(Cta::kConsumerBar, Cta::kConsumers);  // also: every MMA of the CTA is done
+  const bool partial = L.splits > 1;  // decode's split rows (prefill's are never split)
   float factor[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -409,6 +442,11 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
     const bool empty = !(sum > 0.0f);
     const float lse = empty ? 0.0f : (m[r] + log2f(sum)) * kLn2;
     const bool writer = g == 0 && t % 4 == 0 && hr < nh;
+    if (partial) {  // normalized by this range's sum; the combine adds the ranges and the sink
+      factor[r] = empty ? 0.0f : 1.0f / sum;
+      if (writer) L.lse_part[w.cta * Cta::kRows + hr] = empty ? neg_inf() : lse;
+      continue;
+    }
     factor[r] = (empty || hr >= nh) ? 0.0f : sink_factor(L.p.sink, L.p.sink_s, h0 + hr, lse) / sum;
     if (writer) {
       L.p.lse[bi * L.p.lse_sb + (h0 + hr) * L.p.lse_sh + si * L.p.lse_ss] =
@@ -416,6 +454,17 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
       if (L.max_logits != nullptr)  // prefill: s_q is 1 here
         L.max_logits[bi * L.ml_sb + (h0 + hr) * L.ml_sh] = empty ? neg_inf() : m[r] * kLn2;
     }
+  }
+  if (partial) {  // fp32 partials of this thread's rows, straight from the registers
+#pragma unroll
+    for (int e = 0; e < 128; e += 2) {
+      const int hr = Wg::acc_row(t, e), col = g * 256 + Wg::acc_col(t, e);
+      const float f = factor[(e / 2) % 2];
+      if (hr < nh)
+        *reinterpret_cast<float2*>(L.o_part + (w.cta * Cta::kRows + hr) * kDv + col) =
+            make_float2(o[e] * f, o[e + 1] * f);
+    }
+    return;
   }
 #pragma unroll
   for (int e = 0; e < 128; ++e) o[e] *= factor[(e / 2) % 2];

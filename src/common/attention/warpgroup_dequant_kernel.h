@@ -19,11 +19,15 @@
 //
 // Cluster pairs (Cta::kPair, h_q 65..128): the two head tiles of a row and key range read the
 // same keys, so they run as a cluster of two CTAs; each loads and dequantizes half of every
-// block (keys [32 rank, 32 rank + 32)) and stores it into both CTAs' buffers (distributed shared
-// memory), and a cluster barrier takes the place of the CTA barrier at the end of each block.
-// Per CTA that halves the loads, the dequantization and the registers holding the next block
-// (the limits measured in bench/RESULTS.md); the values and the order of every sum are those of
-// one CTA per head tile, so the results are the same bits.
+// block (keys [32 rank, 32 rank + 32)) into its own buffer, and after the block's CTA barrier
+// one thread sends those rows to the other CTA by the bulk copy engine (distributed shared
+// memory; CtaRegisterKeys::send). Arrival barriers couple the two: full[b] (the other's half of
+// the block in buffer b landed: waited before the block's S) and pair_free[b] (the other CTA is
+// done with the block in buffer b: waited before this CTA writes it again, and so also before
+// its copy out of it is overwritten). A cluster barrier at the end keeps each CTA until its
+// copies have landed. Per CTA that halves the loads, the dequantization and the registers
+// holding the next block (the limits measured in bench/RESULTS.md); the values and the order of
+// every sum are those of one CTA per head tile, so the results are the same bits.
 #pragma once
 
 #include "../device/launch.h"
@@ -35,62 +39,36 @@ namespace mla::attn {
 
 constexpr int kDequantThreads = 256;  // two warpgroups
 
-// Where a pair CTA's stores go: its own buffer and its partner's (distributed shared memory,
-// addressed in 32 bits through the cluster's shared window).
-template <class Wg>
-struct PairPanelKeys {
-  uint8_t* buf;   // this CTA's buffer
-  uint32_t peer;  // the same buffer of the other CTA of the cluster (Wg::peer_shared_address)
-  int first;      // KeyLoader's key k is row first + k of the block's operand
-  struct Both {
-    uint4* a;
-    uint32_t b;
-    MLA_DEVICE MLA_FORCEINLINE void operator=(uint4 v) const { *a = v, Wg::store_peer16(b, v); }
-  };
-  struct At {
-    Both both;
-    MLA_DEVICE MLA_FORCEINLINE Both operator*() const { return both; }
-  };
-  MLA_DEVICE MLA_FORCEINLINE At operator()(int key, int col) const {
-    const uint32_t off = Wg::operand_offset(kWgBlockKeys, first + key, col);
-    return At{Both{reinterpret_cast<uint4*>(buf + off), peer + off}};
-  }
-};
-
 // The keys of a block, loaded into registers by all threads (KeyLoader) and stored dequantized
 // into the block's buffer: start() brings block 0 in and issues block 1; during_scores(j)
-// stores block j + 1 and issues block j + 2; the kernel publishes and synchronizes after.
+// stores block j + 1 (and, for one CTA, issues block j + 2); the kernel publishes and
+// synchronizes after.
 // kPair: the CTA is one of a cluster of two (the two 64-head tiles of a row and key range,
-// which read the same keys): it loads keys [32 rank, 32 rank + 32) of each block only and
-// stores them into both CTAs' buffers, so that each CTA loads and dequantizes half of them.
+// which read the same keys): it loads keys [32 rank, 32 rank + 32) of each block only, stores
+// them into its own buffer, and the kernel sends those rows to the other CTA (send(): the bulk
+// copy engine, whose landing completes the bytes that the other CTA's arrival barrier full[b]
+// expects), so that each CTA loads and dequantizes half of them. Block j + 2's loads are issued
+// after the block's P is published (after_softmax(j)): the proxy fence that publishes it waits
+// for the thread's loads in flight (MEMBAR), which would otherwise take their whole latency.
 template <class Fmt, bool kPair = false>
 struct CtaRegisterKeys {  // loaded by all kDequantThreads threads of the CTA
   static constexpr int kDim = Fmt::kDim;
   static constexpr bool kCodeValues = Fmt::kCodeValues;
   static constexpr int kKeys = kPair ? kWgBlockKeys / 2 : kWgBlockKeys;  // this CTA's per block
+  // Bytes that the other CTA's copies land in a buffer per block: its rows and valid flags.
+  static constexpr uint32_t kPeerBytes = uint32_t(kKeys) * (uint32_t(kDim) * 2u + 1u);
   using Loader = KeyLoader<Fmt, kKeys, kDequantThreads, false, true>;
 
   Loader loader;
   int32_t next_index = -1;
-  int first = 0;           // this CTA's first key of a block
-  uint32_t peer_bufs = 0;  // kPair: the partner's key buffers (Wg::peer_shared_address)
+  int first = 0;  // this CTA's first key of a block
   MLA_DEVICE MLA_FORCEINLINE int key() const { return first + loader.key; }
 
   template <class Wg, class Hw>
   MLA_DEVICE MLA_FORCEINLINE void store(int blk, uint8_t* kbufs, uint8_t* valid_s) const {
     uint8_t* buf = kbufs + size_t(blk & 1) * kWgBlockKeys * kDim * 2;
     uint8_t* valid = valid_s + (blk & 1) * kWgBlockKeys;
-    if constexpr (kPair) {
-      const uint32_t peer = peer_bufs + uint32_t(buf - kbufs);
-      loader.template store<Hw>(PairPanelKeys<Wg>{buf, peer, first}, nullptr, nullptr);
-      if (loader.seg == 0) {
-        const uint8_t v = loader.valid ? 1 : 0;
-        valid[key()] = v;
-        Wg::store_peer1(peer_bufs + uint32_t(valid + key() - kbufs), v);
-      }
-    } else {
-      loader.template store<Hw>(PanelKeys<Wg>{buf}, nullptr, valid);
-    }
+    loader.template store<Hw>(PanelKeys<Wg>{buf, first}, nullptr, valid + first);
   }
   MLA_DEVICE MLA_FORCEINLINE void issue(const SparseDecodeProblem& p, const KeyRange& r, int blk,
                                         int32_t index) {
@@ -100,11 +78,7 @@ struct CtaRegisterKeys {  // loaded by all kDequantThreads threads of the CTA
   template <class Wg, class Hw>
   MLA_DEVICE MLA_FORCEINLINE void start(const SparseDecodeProblem& p, const KeyRange& r,
                                         uint8_t* kbufs, uint8_t* valid_s) {
-    if constexpr (kPair) {
-      const int rank = Wg::cluster_rank();
-      first = rank * kKeys;
-      peer_bufs = Wg::peer_shared_address(Wg::shared_address(kbufs), rank ^ 1);
-    }
+    if constexpr (kPair) first = Wg::cluster_rank() * kKeys;
     issue(p, r, 0, r.index(0, key()));
     next_index = r.index(1, key());
     store<Wg, Hw>(0, kbufs, valid_s);
@@ -117,10 +91,21 @@ struct CtaRegisterKeys {  // loaded by all kDequantThreads threads of the CTA
   MLA_DEVICE MLA_FORCEINLINE void wait_first() const {
     Wg::template copy_wait<0>();  // the kernel's own copies (q)
   }
+  // kPair: pair_free, this CTA's barriers [buffer] on which the other CTA's kernel says that it
+  // is done with a block there (kernel: block m's arrival is made when m + 2 < n_blocks).
   template <class Wg, class Hw>
   MLA_DEVICE MLA_FORCEINLINE void during_scores(const SparseDecodeProblem& p, const KeyRange& r,
-                                                int blk, uint8_t* kbufs, uint8_t* valid_s) {
+                                                int blk, uint8_t* kbufs, uint8_t* valid_s,
+                                                uint32_t pair_free) {
     if (blk + 1 < r.n_blocks) {
+      if constexpr (kPair) {
+        // Buffer (blk + 1) & 1 held block blk - 1: the other CTA is done with it, so this CTA's
+        // copy of it has been read (it landed there) and the buffer may be written again.
+        if (blk >= 1) Wg::mbar_wait(pair_free + 8u * uint32_t((blk + 1) & 1), ((blk - 1) >> 1) & 1);
+        store<Wg, Hw>(blk + 1, kbufs, valid_s);
+        Wg::publish();  // to the MMAs and to send(): here, before any load is in flight
+        return;
+      }
       store<Wg, Hw>(blk + 1, kbufs, valid_s);
       if (blk + 2 < r.n_blocks) {
         issue(p, r, blk + 2, next_index);
@@ -128,8 +113,35 @@ struct CtaRegisterKeys {  // loaded by all kDequantThreads threads of the CTA
       }
     }
   }
-  template <class Wg>
-  MLA_DEVICE MLA_FORCEINLINE void end_block() const {}
+  MLA_DEVICE MLA_FORCEINLINE void after_softmax(const SparseDecodeProblem& p, const KeyRange& r,
+                                                int blk) {
+    if constexpr (kPair) {
+      if (blk + 2 < r.n_blocks) {
+        issue(p, r, blk + 2, next_index);
+        next_index = r.index(blk + 3, key());
+      }
+    }
+  }
+  // kPair, one thread, after a CTA barrier that follows every thread's stores of block blk and
+  // their publish(): this CTA's rows of block blk (32 rows of each 64-column panel: 4 KB in one
+  // piece, the swizzle staying within a row) and its valid flags, into the other CTA's buffer;
+  // and this CTA's barrier full[blk & 1] told to expect the other's. base, peer_base: this
+  // CTA's and the other's operand memory (the kernel's `smem`); full, peer_full: the barriers.
+  template <class Wg, class Cta>
+  MLA_DEVICE MLA_FORCEINLINE void send(int blk, uint32_t base, uint32_t peer_base, uint32_t full,
+                                       uint32_t peer_full) const {
+    const uint32_t b = uint32_t(blk & 1);
+    const uint32_t rows =
+        uint32_t(Cta::kKOff) + b * uint32_t(Cta::kOperand) + uint32_t(first) * 128u;
+#pragma unroll
+    for (int c = 0; c < kDim / 64; ++c) {
+      const uint32_t at = rows + uint32_t(c) * uint32_t(kWgBlockKeys * 128);
+      Wg::copy_to_peer(peer_base + at, base + at, uint32_t(kKeys * 128), peer_full + 8u * b);
+    }
+    const uint32_t flags = uint32_t(Cta::kValidOff) + b * kWgBlockKeys + uint32_t(first);
+    Wg::copy_to_peer(peer_base + flags, base + flags, uint32_t(kKeys), peer_full + 8u * b);
+    Wg::mbar_arrive_expect(full + 8u * b, kPeerBytes);
+  }
 };
 
 template <class Wg_, class Fmt, bool kPair_ = false>
@@ -150,7 +162,12 @@ struct DequantWarpgroupCta {
   static constexpr size_t kPOff = kKOff + 2 * kOperand;            // P: 64 x 64 bf16
   static constexpr size_t kRedOff = kPOff + 64 * 64 * 2;           // float [group][row]
   static constexpr size_t kValidOff = kRedOff + kGroups * 64 * 4;  // uint8 [buffer][key]
-  static constexpr size_t kUsed = kValidOff + 2 * kBlockKeys;
+  // kPair: arrival barriers [buffer]: full (the other CTA's half of a block landed) and
+  // pair_free (the other CTA is done with a block there).
+  static constexpr size_t kFullOff = kValidOff + 2 * kBlockKeys;
+  static constexpr size_t kPairFreeOff = kFullOff + 2 * 8;
+  static constexpr size_t kUsed = kPair ? kPairFreeOff + 2 * 8 : kFullOff;
+  static_assert(kValidOff % 16 == 0 && kFullOff % 8 == 0, "copied flags; barriers");
   static constexpr size_t kAlign = 1024;  // the operands' swizzle repeats every 1024 bytes
   static constexpr size_t kSmemBytes = kUsed + kAlign;
   static constexpr int kOutPitch = kDv + 8;  // bf16 staging of the outputs, in the key buffers
@@ -183,13 +200,32 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
   const int nh = w.nh;
   const KeyRange range{RowKeys(L.p, bi, si), k_begin, k_end,
                        int((k_end - k_begin + kBlockKeys - 1) / kBlockKeys)};
+  const int n = range.n_blocks;
   // q ahead of the key source's loads (one copy group).
   copy_queries<Wg, kDim, Cta::kThreads>(L.p, w, smem + Cta::kQOff, q_addr, tid);
   uint8_t* const kbufs = smem + Cta::kKOff;
-  // Both CTAs of a pair have started before either writes into the other's shared memory.
-  if constexpr (Cta::kPair) Wg::cluster_sync();
+  // Pairs: the barriers (kFullOff, kPairFreeOff) and the other CTA's memory; both CTAs have
+  // started, with their barriers initialized, before either signals or copies into the other.
+  const uint32_t full = base + uint32_t(Cta::kFullOff);
+  const uint32_t pair_free = base + uint32_t(Cta::kPairFreeOff);
+  uint32_t peer_base = 0, peer_free = 0, peer_full = 0;
+  if constexpr (Cta::kPair) {
+    if (tid == 0) {
+#pragma unroll
+      for (int b = 0; b < 2; ++b) {
+        Wg::mbar_init(full + 8 * b, 1);
+        Wg::mbar_init(pair_free + 8 * b, 1);
+      }
+      Wg::mbar_init_publish();
+    }
+    Wg::cluster_sync();
+    peer_base = Wg::peer_shared_address(base, Wg::cluster_rank() ^ 1);
+    peer_full = peer_base + uint32_t(Cta::kFullOff);
+    peer_free = peer_base + uint32_t(Cta::kPairFreeOff);
+  }
   typename Cta::Source source;
   source.template start<Wg, Hw>(L.p, range, kbufs, valid_s);
+  if constexpr (Cta::kPair) Wg::publish();  // block 0, to the MMAs and to send()
 
   float o[128];
 #pragma unroll
@@ -197,26 +233,33 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
   float m[2] = {neg_inf(), neg_inf()}, l[2] = {0.0f, 0.0f};  // rows acc_row(t, 0) and + 8
   const float score_scale = L.p.scale * kLog2e;
 
-  // The stores of the keys in (of both CTAs of a pair) published, and the CTA (the pair)
-  // synchronized.
-  const auto sync_keys = [] {
+  // The stores of the keys in published (pairs: each thread publishes its own) and the CTA
+  // synchronized; pairs: then one thread sends block `blk` to the other CTA.
+  const auto sync_keys = [&](int blk) {
     if constexpr (Cta::kPair) {
-      Wg::cluster_sync();
+      __syncthreads();
+      if (tid == 0 && blk < n) source.template send<Wg, Cta>(blk, base, peer_base, full, peer_full);
     } else {
       Wg::publish();
       __syncthreads();
     }
   };
   source.template wait_first<Wg>();  // q and block 0
-  sync_keys();
+  if constexpr (!Cta::kPair) sync_keys(0);
+  if constexpr (Cta::kPair) {
+    Wg::publish();  // q
+    sync_keys(0);
+  }
 
-  for (int blk = 0; blk < range.n_blocks; ++blk) {
+  for (int blk = 0; blk < n; ++blk) {
     const uint32_t kbuf = base + uint32_t(Cta::kKOff + (blk & 1) * Cta::kOperand);
     const uint8_t* valid = valid_s + (blk & 1) * kBlockKeys;
 
+    // Pairs: the other CTA's half of the block (its rows and flags) landed.
+    if constexpr (Cta::kPair) Wg::mbar_wait(full + 8 * (blk & 1), (blk >> 1) & 1);
     float s[16];
     Wg::template scores_issue<kDim>(s, q_addr, kbuf + g * 32 * 128, 64);  // 32 keys
-    source.template during_scores<Wg, Hw>(L.p, range, blk, kbufs, valid_s);
+    source.template during_scores<Wg, Hw>(L.p, range, blk, kbufs, valid_s, pair_free);
     Wg::template wait<0>(s);
     float mx[2] = {neg_inf(), neg_inf()};
     // This thread's first key column: its others are constant steps on (acc_col(t, 0) +
@@ -262,6 +305,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
       for (int e = 0; e < 128; ++e) o[e] *= alpha[(e / 2) % 2];
     }
     Wg::publish();
+    source.after_softmax(L.p, range, blk);  // pairs: block blk + 2's loads, after the fence
     // O += P V: this group's own 32 keys from its registers while the other group's P lands,
     // then the other 32 keys from shared memory. Group g's columns start at panel 4 g.
     const uint32_t v_cols = kbuf + uint32_t(g * 4 * 64 * 128);
@@ -279,11 +323,19 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
     Wg::commit();
     Wg::template wait<0>(o);
 
-    source.template end_block<Wg>();  // block blk + 1, this thread's part
-    sync_keys();  // every group is done with this block's buffer, P, the maxima; blk + 1 is in
+    // Every group is done with this block's buffer, P, the maxima; blk + 1 is in (this CTA's
+    // part: pairs send it to the other CTA here).
+    sync_keys(blk + 1);
+    // Pairs: the other CTA may write this block's buffer again (it waits for this when it
+    // stores block blk + 2 and copies its half here).
+    if constexpr (Cta::kPair)
+      if (tid == 0 && blk + 2 < n) Wg::mbar_arrive_peer(peer_free + 8 * (blk & 1));
   }
+  // Pairs: neither CTA ends while its copies into the other may still read its memory (each
+  // CTA waited for the other's, so after this barrier every copy has landed).
+  if constexpr (Cta::kPair) Wg::cluster_sync();
 
-  // Row sums: lanes of a row, then the two groups in order.
+    // Row sums: lanes of a row, then the two groups in order.
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const float part = Wg::quad_sum(l[r]);

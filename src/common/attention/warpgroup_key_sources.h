@@ -29,8 +29,9 @@ constexpr int kWgProducers = 128;  // the producer warpgroup
 template <class Wg>
 struct PanelKeys {  // KeyLoader's destination: a 64-row operand of the warpgroup tile
   uint8_t* buf;
+  int first = 0;  // KeyLoader's key k is row first + k
   MLA_DEVICE MLA_FORCEINLINE uint4* operator()(int key, int col) const {
-    return reinterpret_cast<uint4*>(buf + Wg::operand_offset(kWgBlockKeys, key, col));
+    return reinterpret_cast<uint4*>(buf + Wg::operand_offset(kWgBlockKeys, first + key, col));
   }
 };
 
@@ -83,6 +84,7 @@ template <int kDim_>
 struct AsyncBf16Rows {
   static constexpr int kDim = kDim_;
   static constexpr bool kCodeValues = false;
+  static constexpr bool kPair = false;      // one CTA per head tile
   static constexpr int kProducerRegs = 56;  // addresses only: the bytes fly without registers
   static constexpr int kArrivals = 2;       // per block and thread: stores, then copies
   // kLanes threads per key row, one 16-byte piece of each 64-column panel each: a warp's copy
@@ -161,6 +163,7 @@ template <class Fmt>
 struct RegisterKeys {
   static constexpr int kDim = Fmt::kDim;
   static constexpr bool kCodeValues = Fmt::kCodeValues;
+  static constexpr bool kPair = false;
   static constexpr int kProducerRegs = 120;  // a block's raw bytes in flight (KeyLoader::raw)
   static constexpr int kArrivals = 1;        // per block and thread: its stores
   using Loader = KeyLoader<Fmt, kWgBlockKeys, kWgProducers, false, true>;

@@ -118,8 +118,9 @@ struct AttentionShapes {
     (void)cudaLaunchKernelEx(&cfg, kernel, L);  // its error stays for check_launch
   }
   // The device places at least one cluster of two such CTAs (not so on a partition too small
-  // for two of them, MIG or MPS). Asked once per device and kernel.
-  template <class Kernel>
+  // for two of them, MIG or MPS). Asked once per device and CTA shape (Cta: the kernels share
+  // one function type).
+  template <class Cta, class Kernel>
   static bool cluster_pair_fits(Kernel kernel, int threads, size_t smem) {
     static std::atomic<int> answer[64];
     return once_per_device(answer, [&](int) {

@@ -389,9 +389,8 @@ struct WarpgroupTileSm90 {
   }
   // Clusters of CTAs (sm_90): this CTA's rank, the address in the cluster's shared window of the
   // same shared-memory byte of CTA `rank` (32 bits, as this CTA's own: distributed shared
-  // memory), stores there (volatile: never moved across cluster_sync), and a barrier of every
-  // thread of the cluster that publishes each one's shared-memory writes, local and remote, to the
-  // others and to their MMAs.
+  // memory), and a barrier of every thread of the cluster that publishes each one's
+  // shared-memory writes to the others and to their MMAs.
   static MLA_DEVICE MLA_FORCEINLINE int cluster_rank() {
     uint32_t r = 0;
 #if defined(MLA_WGMMA_ENABLED)
@@ -410,17 +409,50 @@ struct WarpgroupTileSm90 {
 #endif
     return out;
   }
-  static MLA_DEVICE MLA_FORCEINLINE void store_peer16(uint32_t addr, uint4 v) {
+  // Signalling between the CTAs of a cluster through arrival barriers (the pair producers of
+  // warpgroup_pair_keys.h). copy_to_peer: `bytes` (a multiple of 16) of this CTA's shared memory
+  // at `src` to `dst` in another CTA of the cluster (peer_shared_address), by the bulk copy
+  // engine; their landing completes as many bytes of a transaction on `bar`, a barrier of that
+  // CTA. It reads the source through the async proxy (publish() the writes to it first).
+  static MLA_DEVICE MLA_FORCEINLINE void copy_to_peer(uint32_t dst, uint32_t src, uint32_t bytes,
+                                                      uint32_t bar) {
 #if defined(MLA_WGMMA_ENABLED)
-    asm volatile("st.shared::cluster.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x),
-                 "r"(v.y), "r"(v.z), "r"(v.w));
+    asm volatile(
+        "cp.async.bulk.shared::cluster.shared::cta.mbarrier::complete_tx::bytes [%0], [%1], %2, "
+        "[%3];\n" ::"r"(dst),
+        "r"(src), "r"(bytes), "r"(bar)
+        : "memory");
 #else
+    (void)dst, (void)src, (void)bytes, (void)bar;
     __trap();
 #endif
   }
-  static MLA_DEVICE MLA_FORCEINLINE void store_peer1(uint32_t addr, uint8_t v) {
+  // An arrival on this CTA's barrier that also expects `bytes` of transactions in its phase.
+  static MLA_DEVICE MLA_FORCEINLINE void mbar_arrive_expect(uint32_t addr, uint32_t bytes) {
 #if defined(MLA_WGMMA_ENABLED)
-    asm volatile("st.shared::cluster.u8 [%0], %1;\n" ::"r"(addr), "h"(uint16_t(v)));
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(addr), "r"(bytes)
+                 : "memory");
+#else
+    (void)addr, (void)bytes;
+    __trap();
+#endif
+  }
+  // An arrival on a barrier of another CTA of the cluster (peer_shared_address), releasing this
+  // thread's earlier memory accesses at cluster scope.
+  static MLA_DEVICE MLA_FORCEINLINE void mbar_arrive_peer(uint32_t addr) {
+#if defined(MLA_WGMMA_ENABLED)
+    asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(addr)
+                 : "memory");
+#else
+    (void)addr;
+    __trap();
+#endif
+  }
+  // Barrier initializations made visible to the other CTAs of the cluster (a cluster_sync
+  // follows before any of them uses one).
+  static MLA_DEVICE MLA_FORCEINLINE void mbar_init_publish() {
+#if defined(MLA_WGMMA_ENABLED)
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 #else
     __trap();
 #endif
