@@ -242,6 +242,28 @@ TEST(MmaLayoutSm90, DescriptorsNameTheStoredElements) {
         }
 }
 
+// Cluster pairs (warpgroup_dequant_kernel.h, warpgroup_pair_keys.h): the CTA of rank q stores
+// key rows [32 q, 32 q + 32) of a block and copies, per 64-column panel p, the 4096 bytes from
+// p x 64 x 128 + 32 q x 128 to the other CTA. Those pieces hold exactly its rows' elements, and
+// the two ranks' pieces tile the operand (so each CTA receives every byte it does not store).
+TEST(MmaLayoutSm90, PairCopyPiecesAreTheRowsOfOneRank) {
+  constexpr int kRows = 64, kKeys = 32;
+  for (int d : {512, 576}) {
+    std::set<uint32_t> pieces[2];
+    for (int q = 0; q < 2; ++q)
+      for (int p = 0; p < d / 64; ++p)
+        for (uint32_t b = 0; b < kKeys * 128; b += 2)
+          pieces[q].insert(uint32_t(p * kRows * 128 + q * kKeys * 128) + b);
+    EXPECT_EQ(pieces[0].size() + pieces[1].size(), size_t(kRows * d));
+    for (int key = 0; key < kRows; ++key)
+      for (int c = 0; c < d; ++c) {
+        const uint32_t at = mla::sm90::panel_offset(kRows, key, c);
+        EXPECT_EQ(pieces[key / kKeys].count(at), 1u) << d << " " << key << " " << c;
+        EXPECT_EQ(pieces[1 - key / kKeys].count(at), 0u) << d << " " << key << " " << c;
+      }
+  }
+}
+
 // The producer of the warpgroup prefill kernel (warpgroup_key_sources.h, AsyncBf16Rows) copies
 // 16-byte piece c = lane + kLanes i of a key's row (kLanes threads per key) to the offset of
 // chunk lane + kLanes (i % kPhases) of the key's row in panel 0, plus i / kPhases panels: the
