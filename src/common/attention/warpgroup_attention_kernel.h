@@ -69,6 +69,7 @@
 #include "warpgroup_key_sources.h"
 #include "online_softmax.h"
 #include "sparse_decode_kernel.h"
+#include "warpgroup_partials.h"
 
 namespace mla::attn {
 
@@ -456,14 +457,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
     }
   }
   if (partial) {  // fp32 partials of this thread's rows, straight from the registers
-#pragma unroll
-    for (int e = 0; e < 128; e += 2) {
-      const int hr = Wg::acc_row(t, e), col = g * 256 + Wg::acc_col(t, e);
-      const float f = factor[(e / 2) % 2];
-      if (hr < nh)
-        *reinterpret_cast<float2*>(L.o_part + (w.cta * Cta::kRows + hr) * kDv + col) =
-            make_float2(o[e] * f, o[e + 1] * f);
-    }
+    store_partial_rows<Wg>(L, w, Cta::kRows, o, factor, g, t);
     return;
   }
 #pragma unroll
