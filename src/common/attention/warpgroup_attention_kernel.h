@@ -425,7 +425,6 @@ __global__ void __launch_bounds__(Cta::kThreads, 1)
   }
 
   if constexpr (Cta::kPair) Wg::cluster_sync();  // with the producers: see there
-
     // Row sums: lanes of a row, then the two groups in order (both groups end in the same frame:
     // each led or followed the last block).
 #pragma unroll

@@ -134,11 +134,7 @@ struct CtaRegisterKeys {  // loaded by all kDequantThreads threads of the CTA
     const uint32_t b = uint32_t(blk & 1);
     const uint32_t rows =
         uint32_t(Cta::kKOff) + b * uint32_t(Cta::kOperand) + uint32_t(first) * 128u;
-#pragma unroll
-    for (int c = 0; c < kDim / 64; ++c) {
-      const uint32_t at = rows + uint32_t(c) * uint32_t(kWgBlockKeys * 128);
-      Wg::copy_to_peer(peer_base + at, base + at, uint32_t(kKeys * 128), peer_full + 8u * b);
-    }
+    send_pair_rows<Wg, kDim>(base, peer_base, rows, peer_full + 8u * b, peer_full + 8u * b);
     const uint32_t flags = uint32_t(Cta::kValidOff) + b * kWgBlockKeys + uint32_t(first);
     Wg::copy_to_peer(peer_base + flags, base + flags, uint32_t(kKeys), peer_full + 8u * b);
     Wg::mbar_arrive_expect(full + 8u * b, kPeerBytes);

@@ -35,6 +35,23 @@ struct PanelKeys {  // KeyLoader's destination: a 64-row operand of the warpgrou
   }
 };
 
+// Cluster pairs (warpgroup_dequant_kernel.h, warpgroup_pair_keys.h): this CTA's key rows of a
+// block (kWgBlockKeys / 2 of them, from byte `rows`: the block's operand + 128 x its first row)
+// copied to the same bytes of the other CTA of the cluster by the bulk copy engine. `own` and
+// `peer` are the shared addresses of one byte here and there. Per 64-column panel that is one
+// 4 KB piece (the swizzle stays within a row), landing as transaction bytes on the other CTA's
+// barrier bar_lo (panels 0-3) or bar_hi (panels 4..).
+template <class Wg, int kDim>
+MLA_DEVICE MLA_FORCEINLINE void send_pair_rows(uint32_t own, uint32_t peer, uint32_t rows,
+                                               uint32_t bar_lo, uint32_t bar_hi) {
+#pragma unroll
+  for (int c = 0; c < kDim / 64; ++c) {
+    const uint32_t at = rows + uint32_t(c) * uint32_t(kWgBlockKeys * 128);
+    Wg::copy_to_peer(peer + at, own + at, uint32_t(kWgBlockKeys / 2 * 128),
+                     c < 4 ? bar_lo : bar_hi);
+  }
+}
+
 // Where the keys of a row's range [k_begin, k_end) are: block b covers k_begin + 64 b + key.
 struct KeyRange {
   RowKeys keys;

@@ -105,14 +105,8 @@ struct PairRegisterKeys {
       Wg::publish();                            // the stores (and q), to the MMAs and to the copies
       bar.producers_sync();                     // ... of every producer thread
       if (pt == 0) {
-        // This CTA's rows of each 64-column panel: 32 rows of 128 bytes from row `first`.
-        const uint32_t rows = off + uint32_t(first) * 128u;
-#pragma unroll
-        for (int c = 0; c < kDim / 64; ++c) {
-          const uint32_t at = rows + uint32_t(c) * uint32_t(kWgBlockKeys * 128);
-          Wg::copy_to_peer(peer_bufs + at, own_bufs + at, uint32_t(kKeys * 128),
-                           peer_full + 16u * uint32_t(b) + (c < 4 ? 0u : 8u));
-        }
+        const uint32_t bar = peer_full + 16u * uint32_t(b);
+        send_pair_rows<Wg, kDim>(own_bufs, peer_bufs, off + uint32_t(first) * 128u, bar, bar + 8u);
       }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
