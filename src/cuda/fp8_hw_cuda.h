@@ -72,6 +72,18 @@ struct CudaHw {
     *hi = (sign_permute(w, 0xB3A2u) << 4) & 0x87F087F0u;  // [b2, sign b2, b3, sign b3]
   }
 
+  // Byte i of a and byte i of b as the bf16 code values of one pair (a's in the low half): the
+  // B operand of P V pairs two keys' codes of one value column (fragment_decode_kernel.h).
+  // One permute reads both words and replicates each byte's sign bit above it.
+  template <int i>
+  static __device__ __forceinline__ uint32_t code_value_pair(uint32_t a, uint32_t b) {
+    constexpr uint32_t kSel =
+        uint32_t(i) | uint32_t(8 | i) << 4 | uint32_t(4 + i) << 8 | uint32_t(8 | (4 + i)) << 12;
+    uint32_t r;
+    asm("prmt.b32 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(kSel));
+    return (r << 4) & 0x87F087F0u;
+  }
+
  private:
   // prmt in its generic form: a selector nibble with its msb set replicates the sign bit of the
   // byte it selects (PTX ISA, prmt). Written in PTX because __byte_perm documents 3-bit nibbles.
@@ -81,8 +93,8 @@ struct CudaHw {
     return r;
   }
   static __device__ __forceinline__ uint32_t fnuz_from_fn(uint8_t c) {
-    if (c == 0x80) return 0x00;                // no negative zero in fnuz
-    if ((c & 0x7F) == 0x7F) return 0x80;       // NaN
+    if (c == 0x80) return 0x00;           // no negative zero in fnuz
+    if ((c & 0x7F) == 0x7F) return 0x80;  // NaN
     return c;
   }
 };

@@ -346,8 +346,8 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinBlocks)
     float sum = 0.0f;
 #pragma unroll
     for (int g = 0; g < Cta::kKeyGroups; ++g) sum += red_s[(rt * Cta::kKeyGroups + g) * 16 + hr];
-    const int hl = rt * 16 + hr;  // head within the CTA
-    const bool empty = !(sum > 0.0f);
+    const int hl = rt * 16 + hr;     // head within the CTA
+    const bool empty = sum == 0.0f;  // a NaN sum (a NaN key) gives NaN lse and out
     const float lse = empty ? 0.0f : (sm.m[r] + log2f(sum)) * kLn2;
     if (partial) {
       factor[r] = empty ? 0.0f : 1.0f / sum;

@@ -14,6 +14,8 @@
 //     static constexpr bool kWarpgroup;  // a warpgroup tile: 64-head CTAs of decode and
 //     template <class Source> using Warpgroup = WarpgroupCta<...>;  // prefill, where
 //     template <class Fmt, bool kPair> using DequantWarpgroup = DequantWarpgroupCta<...>;
+//     template <class Fmt> using FragmentNarrow = FragmentDecodeCta<...>;  // decode, 16 heads,
+//                                                                 // where warpgroup_runs()
 //     static void launch_cluster_pair(kernel, ctas, threads, smem, stream, L);  // decode, in
 //                                                                 // clusters of 2
 //     template <class Cta> static bool cluster_pair_fits(kernel, threads, smem);  // the
@@ -27,6 +29,7 @@
 #include <cstring>
 
 #include "../error.h"
+#include "fragment_decode_kernel.h"
 #include "split_combine.h"
 #include "warpgroup_attention_kernel.h"
 #include "warpgroup_dequant_kernel.h"
@@ -84,6 +87,14 @@ mla_status launch_dequant_warpgroup_cta(const DecodeLaunch& L, int64_t ctas, mla
   MLA_TRY(allow_shared_bytes<Cta>(reinterpret_cast<const void*>(kernel)));
   kernel<<<unsigned(ctas), Cta::kThreads, Cta::kSmemBytes, gpu::as_stream(stream)>>>(L);
   return gpu::check_launch("warpgroup_dequant_kernel");
+}
+
+template <class Cta>
+mla_status launch_fragment_cta(const DecodeLaunch& L, int64_t ctas, mla_stream stream) {
+  auto kernel = fragment_decode_kernel<Cta>;
+  MLA_TRY(allow_shared_bytes<Cta>(reinterpret_cast<const void*>(kernel)));
+  kernel<<<unsigned(ctas), Cta::kThreads, Cta::kSmemBytes, gpu::as_stream(stream)>>>(L);
+  return gpu::check_launch("fragment_decode_kernel");
 }
 
 // MLA_CLUSTER_PAIR: unset or empty, the cluster pairs where the device places them (the
@@ -186,6 +197,18 @@ mla_status launch_sparse_decode(const SparseDecodeProblem& p, const DecodeTarget
     L.lse_part = reinterpret_cast<float*>(static_cast<uint8_t*>(workspace) + plan.lse_offset());
   }
   if constexpr (Shapes::kWarpgroup) {
+    // 16-head CTAs on Hopper: fragment_decode_kernel.h (bulk-copied rows, codes dequantized
+    // into the MMA's fragments).
+    if (plan.rows_per_cta == 16 && Shapes::warpgroup_runs()) {
+      if (p.kv.format == KvFormat::V32) {
+        MLA_TRY((launch_fragment_cta<typename Shapes::template FragmentNarrow<V32Keys>>(
+            L, plan.ctas, stream)));
+      } else {
+        MLA_TRY((launch_fragment_cta<typename Shapes::template FragmentNarrow<V40Keys>>(
+            L, plan.ctas, stream)));
+      }
+      return plan.splits == 1 ? MLA_STATUS_SUCCESS : launch_combine(L, plan, stream);
+    }
     if (warpgroup_runs<Shapes>(plan)) {  // V4.0 keys as bf16(code x scale), SPEC 2.2
       if (p.kv.format == KvFormat::V32) {
         MLA_TRY((launch_dequant_warpgroup<Shapes, V32Keys>(L, plan, stream)));

@@ -24,11 +24,15 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t cta0 = (row * L.head_tiles + ht) * L.splits;
     const float* lse_s = L.lse_part + cta0 * rows_per_cta + hl;
     float m = neg_inf();
-    for (int64_t s = 0; s < L.splits; ++s) m = fmaxf(m, lse_s[s * rows_per_cta]);
+    bool nan = false;  // a range with a NaN key: the row's lse and out are NaN
+    for (int64_t s = 0; s < L.splits; ++s) {
+      m = fmaxf(m, lse_s[s * rows_per_cta]);
+      nan = nan || lse_s[s * rows_per_cta] != lse_s[s * rows_per_cta];
+    }
     const int64_t bi = row / L.p.s_q, si = row % L.p.s_q;
     bf16_bits* out = L.p.out + bi * L.p.out_sb + si * L.p.out_ss + h * L.p.out_sh + col;
     float* lse_out = L.p.lse + bi * L.p.lse_sb + h * L.p.lse_sh + si * L.p.lse_ss;
-    if (m == neg_inf()) {  // no valid key in any range
+    if (m == neg_inf() && !nan) {  // no valid key in any range
 #pragma unroll
       for (int k = 0; k < 4; ++k) out[k] = 0;
       if (threadIdx.x == 0) *lse_out = -neg_inf();

@@ -345,7 +345,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 1) warpgroup_dequant_kernel(con
   for (int r = 0; r < 2; ++r) {
     const int hr = Wg::acc_row(t, 2 * r);
     const float sum = red_s[hr] + red_s[64 + hr];
-    const bool empty = !(sum > 0.0f);
+    const bool empty = sum == 0.0f;  // a NaN sum (a NaN key) gives NaN lse and out
     const float lse = empty ? 0.0f : (m[r] + log2f(sum)) * kLn2;
     const bool writer = g == 0 && t % 4 == 0 && hr < nh;
     if (partial) {  // normalized by this range's sum; the combine adds the ranges and the sink

@@ -9,7 +9,8 @@
 //             columns).
 //   prefill: one shape per head count for all its key formats (sparse_prefill_launch.h).
 // On Hopper (sm_90a code, an sm_90 device) the 64-head CTAs of both take the warpgroup kernel
-// instead (WarpgroupTileSm90, wgmma_sm90.cuh) unless MLA_DISABLE_WGMMA is set.
+// instead (WarpgroupTileSm90, wgmma_sm90.cuh), and decode's 16-head CTAs the fragment kernel
+// (FragmentNarrow), unless MLA_DISABLE_WGMMA is set.
 #pragma once
 
 #include <atomic>
@@ -91,6 +92,10 @@ struct AttentionShapes {
   using Warpgroup = attn::WarpgroupCta<sm90::WarpgroupTileSm90, Source>;
   template <class Fmt, bool kPair = false>  // decode's 64-head CTAs: keys dequantized by all
   using DequantWarpgroup = attn::DequantWarpgroupCta<sm90::WarpgroupTileSm90, Fmt, kPair>;
+  // decode's 16-head CTAs on Hopper: keys by the bulk copy engine, fp8 codes into the
+  // fragments of mma.sync (fragment_decode_kernel.h).
+  template <class Fmt>
+  using FragmentNarrow = attn::FragmentDecodeCta<MmaTileSm80, sm90::WarpgroupTileSm90, Fmt>;
   static bool warpgroup_runs();
   // A launch of `ctas` CTAs in clusters of two; `attr` holds the cluster dimension it names.
   static cudaLaunchConfig_t cluster_pair_config(int64_t ctas, int threads, size_t smem,

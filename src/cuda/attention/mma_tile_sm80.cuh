@@ -44,6 +44,16 @@ struct MmaTileSm80 {
     return v + __shfl_xor_sync(0xffffffffu, v, 2);
   }
 
+  // The lanes for which v holds, one bit each.
+  static MLA_DEVICE MLA_FORCEINLINE uint32_t ballot(bool v) {
+    return __ballot_sync(0xffffffffu, v);
+  }
+  // Half kHalf of a and of b as one pair, a's low: a B register from two keys' bf16 columns.
+  template <int kHalf>
+  static MLA_DEVICE MLA_FORCEINLINE uint32_t halves(uint32_t a, uint32_t b) {
+    return __byte_perm(a, b, kHalf == 0 ? 0x5410u : 0x7632u);
+  }
+
   static MLA_DEVICE MLA_FORCEINLINE void load_a(A& a, const bf16_bits* s, int pitch) {
     const int lane = threadIdx.x % kLanes;
     ldmatrix_x4(a.r, s + sm80::ldm_a_row(lane) * pitch + sm80::ldm_a_col(lane), false);
@@ -86,6 +96,25 @@ struct MmaTileSm80 {
       const float2 v =
           *reinterpret_cast<const float2*>(p + sm80::a_row(lane, i) * pitch + sm80::a_k(lane, i));
       a.r[i] = Hw::pack_bf16x2(v.x * fk.x, v.y * fk.y);
+    }
+  }
+  // The same product in two parts: hi = bf16(p x f) and lo = bf16(p x f - hi), whose sum holds
+  // p x f to about 16 bits (fragment_decode_kernel.h: V3.2's factors are not powers of two).
+  static MLA_DEVICE MLA_FORCEINLINE void load_a_scaled_split(A& hi, A& lo, const float* p,
+                                                             int pitch, const float* f) {
+    const int lane = threadIdx.x % kLanes;
+    const int k = sm80::a_k(lane, 0);
+    const float2 f0 = *reinterpret_cast<const float2*>(f + k);
+    const float2 f1 = *reinterpret_cast<const float2*>(f + k + 8);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 fk = i < 2 ? f0 : f1;
+      const float2 v =
+          *reinterpret_cast<const float2*>(p + sm80::a_row(lane, i) * pitch + sm80::a_k(lane, i));
+      const float x = v.x * fk.x, y = v.y * fk.y;
+      hi.r[i] = Hw::pack_bf16x2(x, y);
+      lo.r[i] = Hw::pack_bf16x2(x - __uint_as_float(hi.r[i] << 16),
+                                y - __uint_as_float(hi.r[i] & 0xFFFF0000u));
     }
   }
   static MLA_DEVICE MLA_FORCEINLINE void mma(Acc& c, const A& a, const B& b) {

@@ -427,6 +427,34 @@ struct WarpgroupTileSm90 {
     __trap();
 #endif
   }
+  // `bytes` (a multiple of 16) from global memory at `src` (16-byte aligned) into this CTA's
+  // shared memory at `dst` by the bulk copy engine; the landing completes as many bytes of a
+  // transaction on `bar`, a barrier of this CTA (fragment_decode_kernel.h: one key row a copy).
+  static MLA_DEVICE MLA_FORCEINLINE void copy_row_async(uint32_t dst, const void* src,
+                                                        uint32_t bytes, uint32_t bar) {
+#if defined(MLA_WGMMA_ENABLED)
+    asm volatile(
+        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, "
+        "[%3];\n" ::"r"(dst),
+        "l"(src), "r"(bytes), "r"(bar)
+        : "memory");
+#else
+    (void)dst, (void)src, (void)bytes, (void)bar;
+    __trap();
+#endif
+  }
+  // `bytes` more of transactions expected in the current phase of this CTA's barrier, without
+  // an arrival: made before the copies that complete them are issued.
+  static MLA_DEVICE MLA_FORCEINLINE void mbar_expect(uint32_t addr, uint32_t bytes) {
+#if defined(MLA_WGMMA_ENABLED)
+    asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(addr),
+                 "r"(bytes)
+                 : "memory");
+#else
+    (void)addr, (void)bytes;
+    __trap();
+#endif
+  }
   // An arrival on this CTA's barrier that also expects `bytes` of transactions in its phase.
   static MLA_DEVICE MLA_FORCEINLINE void mbar_arrive_expect(uint32_t addr, uint32_t bytes) {
 #if defined(MLA_WGMMA_ENABLED)
