@@ -162,7 +162,8 @@ check_wgmma_pipelines() {
     return 0
   }
   local out rc=0
-  out=$("$MLA_ROOT/ci/check-wgmma-pipelines.sh" "$cuobjdump" "$lib") || rc=$?
+  out=$(PATH="$(dirname "$cuobjdump"):$PATH" "$MLA_ROOT/ci/check-wgmma-pipelines.sh" "$cuobjdump" \
+    "$lib") || rc=$?
   printf '%s\n' "$out" | sed 's/: _Z.*attn[0-9]*/: /' | cut -c1-150
   [[ $rc -eq 0 ]] || die "$lib: ptxas serialized the wgmma MMAs of a kernel"
 }
@@ -191,7 +192,8 @@ find_cuobjdump() {
   tool=$(find "$venv" -name cuobjdump -type f 2>/dev/null | head -n1)
   if [[ -z "$tool" ]]; then
     log "no cuobjdump in the CUDA toolkit: installing nvidia-cuda-cuobjdump from PyPI"
-    make_venv "$venv" nvidia-cuda-cuobjdump >&2 || return 1
+    # cuobjdump -sass runs nvdisasm, found beside it (both land in the same bin folder).
+    make_venv "$venv" nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm >&2 || return 1
     tool=$(find "$venv" -name cuobjdump -type f | head -n1)
   fi
   [[ -x "$tool" ]] && echo "$tool"
