@@ -4,10 +4,10 @@
 //
 // A CTA takes the (up to) 16 heads of one query row and one key range (decode_plan.h, 16 rows
 // per CTA), in blocks of 64 keys:
-//   - a producer warp brings each block's key rows, as the cache holds them, into a ring of
+//   - two producer warps bring each block's key rows, as the cache holds them, into a ring of
 //     kStages buffers: one bulk copy per valid key (Async::copy_row_async; invalid keys are
 //     never read), their valid flags beside them; arrival barriers full[stage] (the rows landed:
-//     the copies' bytes and the producer's 32 lanes) and empty[stage] (the consumers' 128
+//     the copies' bytes and the producers' 64 lanes) and empty[stage] (the consumers' 128
 //     threads are done with them) keep up to kStages blocks in flight while the consumers work;
 //   - consumer warp w scores keys [16 w, 16 w + 16) against the heads (S = Q K^T, 16 x 16). Its
 //     lane (g, c) (g = lane / 4, c = lane % 4) supplies the B operand of key g of each 8-key
@@ -52,10 +52,16 @@ struct FragmentDecodeCta {
   using Async = Async_;
   using Fmt = Fmt_;
   static constexpr int kRows = 16;
-  static constexpr int kWarps = 4;  // consumers; the producer is warp 4
-  static constexpr int kThreads = (kWarps + 1) * 32;
+  static constexpr int kWarps = 4;  // consumers; the producers follow
+  // Producer warps (kWarps, kWarps + 1): each issues the bulk copies of half of a block's keys,
+  // one per lane. One warp issued them too slowly for V4.0 (its copies go out lane after lane):
+  // 82.0 -> 68.8 us with two at V4.0 h8 b128 (bench/RESULTS.md). 2 x 6 warps x 168 registers
+  // still fit two CTAs on an SM.
+  static constexpr int kProducers = 2;
+  static constexpr int kThreads = (kWarps + kProducers) * 32;
   static constexpr int kBlockKeys = 64;
   static constexpr int kStages = 2;
+  static constexpr int kKeysPerLane = kBlockKeys / (32 * kProducers);
   static constexpr int kDim = Fmt::kDim;
   static constexpr int kNopeDim = Fmt::kNopeDim;
   static constexpr int kNopeChunks = kNopeDim / 64;        // 64-column chunks of fp8 codes
@@ -69,7 +75,6 @@ struct FragmentDecodeCta {
   // Rows of a stage kPitch bytes apart: an odd number of 16-byte units modulo 8 keeps the
   // lanes' 16-byte reads (S) and the 4-byte reads of four keys (P V) free of bank conflicts.
   static constexpr int kPitch = (kRowBytes / 16) % 2 == 1 ? int(kRowBytes) : int(kRowBytes) + 16;
-  static constexpr int kQPitch = kDim + 8;        // bf16
   static constexpr int kPPitch = kBlockKeys + 8;  // fp32
   static_assert(kNopeDim % 64 == 0 && Fmt::kTileCols % 64 == 0, "whole chunks per scale tile");
   static_assert(kDim - kNopeDim == 64, "one rope chunk of 64 bf16");
@@ -77,7 +82,7 @@ struct FragmentDecodeCta {
   static_assert(kDv == kWarps * 128, "each consumer warp accumulates 128 value columns");
 
   static constexpr size_t kQOff = 0;
-  static constexpr size_t kRingOff = kQOff + size_t(kRows) * kQPitch * 2;
+  static constexpr size_t kRingOff = kQOff + size_t(kRows) * kDim * 2;  // load_query_fragments
   static constexpr size_t kPOff = kRingOff + size_t(kStages) * kBlockKeys * kPitch;
   static constexpr size_t kFsOff = kPOff + size_t(kRows) * kPPitch * 4;
   static constexpr size_t kOnesOff = kFsOff + 2 * size_t(kTiles) * kBlockKeys * 4;
@@ -129,6 +134,27 @@ MLA_DEVICE MLA_FORCEINLINE void codes_times16(uint4 codes, float scale, Fp8 f, u
   out[0] = v.lo, out[1] = v.hi;
 }
 
+// q as the A operand of the score MMAs, stored in the order the lanes read it: the 16-byte
+// word (4 ch + st) * 32 + lane holds lane (g, c)'s four registers of k-step st of the 64-column
+// chunk ch: rows g and g + 8 at columns 64 ch + 16 c + 4 st + {0, 1} (registers 0, 1) and
+// + {2, 3} (registers 2, 3). One conflict-free 16-byte read per step, in the registers the MMA
+// takes them in (read from rows, they were four moves per step).
+template <class Cta, class Hw>
+MLA_DEVICE void load_query_fragments(const DecodeLaunch& L, const CtaWork& w, uint32_t* q_f) {
+  using Fmt = typename Cta::Fmt;
+  for_each_query_vector<Cta::kDim, Fmt::kNopeDim, Fmt::kCodeValues, Cta::kWarps * 32, Hw>(
+      L.p, w.bi, w.si, w.h0, w.nh, Cta::kRows, [&](int r, int v, const uint32_t(&u)[4]) {
+        const int ch = v / 8, c = (v % 8) / 2, half = v % 2;  // columns 64 ch + 16 c + 8 half
+        const int lane = 4 * (r % 8) + c;
+#pragma unroll
+        for (int t = 0; t < 4; ++t) {
+          const int j = 4 * half + t;  // the bf16 pair 16 c + 2 j of the chunk
+          const int st = j / 2, reg = 2 * (j % 2) + (r >= 8 ? 1 : 0);
+          q_f[((4 * ch + st) * 32 + lane) * 4 + reg] = u[t];
+        }
+      });
+}
+
 template <class Cta>
 __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const DecodeLaunch L) {
   using Tile = typename Cta::Tile;
@@ -140,7 +166,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
   constexpr int kBlockKeys = Cta::kBlockKeys, kStages = Cta::kStages, kPitch = Cta::kPitch;
 
   extern __shared__ __align__(16) uint8_t smem[];
-  bf16_bits* const q_s = reinterpret_cast<bf16_bits*>(smem + Cta::kQOff);
+  uint32_t* const q_f = reinterpret_cast<uint32_t*>(smem + Cta::kQOff);  // load_query_fragments
   uint8_t* const ring = smem + Cta::kRingOff;
   float* const p_s = reinterpret_cast<float*>(smem + Cta::kPOff);
   float* const fs_s = reinterpret_cast<float*>(smem + Cta::kFsOff);  // [block & 1][tile][key]
@@ -158,19 +184,21 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
 
   if (tid == 0) {
     for (int s = 0; s < kStages; ++s) {
-      Async::mbar_init(full0 + 8u * s, 32);                 // the producer's lanes (and bytes)
-      Async::mbar_init(empty0 + 8u * s, Cta::kWarps * 32);  // every consumer thread
+      Async::mbar_init(full0 + 8u * s, 32 * Cta::kProducers);  // producer lanes (and bytes)
+      Async::mbar_init(empty0 + 8u * s, Cta::kWarps * 32);     // every consumer thread
     }
     Async::mbar_init_publish();
   }
   __syncthreads();
 
-  if (warp == Cta::kWarps) {  // ---- the producer ----
+  if (warp >= Cta::kWarps) {  // ---- the producers: keys 32 (kKeysPerLane p + i) + lane ----
+    constexpr int kKeys = Cta::kKeysPerLane;
+    const int key0 = 32 * kKeys * (warp - Cta::kWarps) + lane;
     const RowKeys keys(L.p, w.bi, w.si);
-    int32_t index[2];
+    int32_t index[kKeys];
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const int64_t j = w.k_begin + lane + 32 * i;
+    for (int i = 0; i < kKeys; ++i) {
+      const int64_t j = w.k_begin + key0 + 32 * i;
       index[i] = j < w.k_end ? keys.index(j) : -1;
     }
     for (int blk = 0; blk < n_blocks; ++blk) {
@@ -178,22 +206,24 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
       if (blk >= kStages) Async::mbar_wait(empty0 + 8u * stage, (blk / kStages - 1) & 1);
       uint8_t* const rows = ring + size_t(stage) * kBlockKeys * kPitch;
       const uint32_t full = full0 + 8u * stage;
-      bool valid[2];
+      bool valid[kKeys];
       uint32_t bytes = 0;
 #pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const int64_t j = w.k_begin + int64_t(blk) * kBlockKeys + lane + 32 * i;
+      for (int i = 0; i < kKeys; ++i) {
+        const int64_t j = w.k_begin + int64_t(blk) * kBlockKeys + key0 + 32 * i;
         valid[i] = j < w.k_end && (j < L.p.topk ? L.p.kv : L.p.extra_kv).valid_slot(index[i]);
         bytes += valid[i] ? Cta::kRowBytes : 0u;
       }
-      // The bytes are expected before any copy can land; the arrival comes after the flags.
+      // The bytes are expected before any copy can land (the warps' expectations add up); the
+      // arrival comes after the flags.
       Async::mbar_expect(full, bytes);
-      uint2 word[2] = {make_uint2(0u, 0u), make_uint2(0u, 0u)};
+      uint2 word[kKeys];
 #pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const int key = lane + 32 * i;
+      for (int i = 0; i < kKeys; ++i) {
+        const int key = key0 + 32 * i;
         const int64_t j = w.k_begin + int64_t(blk) * kBlockKeys + key;
         const KvCacheView kv = j < L.p.topk ? L.p.kv : L.p.extra_kv;
+        word[i] = make_uint2(0u, 0u);
         if (valid[i]) {
           Async::copy_row_async(Async::shared_address(rows + size_t(key) * kPitch),
                                 kv.data + Fmt::row_offset(kv, index[i]), Cta::kRowBytes, full);
@@ -208,7 +238,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
       }
       if constexpr (Fmt::kScaleWord) {
 #pragma unroll
-        for (int i = 0; i < 2; ++i) words_s[stage * kBlockKeys + lane + 32 * i] = word[i];
+        for (int i = 0; i < kKeys; ++i) words_s[stage * kBlockKeys + key0 + 32 * i] = word[i];
       }
       Async::mbar_arrive(full);  // releases the flags and scale words
     }
@@ -217,8 +247,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
 
   // ---- the consumers: warp w = warp, lane (g, c) ----
   const int g = lane / 4, c = lane % 4;
-  load_queries<Cta::kDim, Fmt::kNopeDim, Fmt::kCodeValues, Cta::kWarps * 32, Hw>(
-      L.p, w.bi, w.si, w.h0, w.nh, Cta::kRows, q_s, Cta::kQPitch);
+  load_query_fragments<Cta, Hw>(L, w, q_f);
   for (int k = tid; k < kBlockKeys; k += Cta::kWarps * 32) ones_s[k] = 1.0f;
   Async::barrier_sync(1, Cta::kWarps * 32);
 
@@ -267,8 +296,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
     {
       const uint8_t* k0 = rows + size_t(16 * warp + g) * kPitch + 16 * c;
       const uint8_t* k1 = k0 + 8 * size_t(kPitch);
-      const bf16_bits* q0 = q_s + g * Cta::kQPitch + 16 * c;
-      const bf16_bits* q1 = q0 + 8 * Cta::kQPitch;
+      const uint4* qf = reinterpret_cast<const uint4*>(q_f) + lane;  // [4 ch + st][lane]
       if constexpr (!Cta::kExactScores) {
         uint32_t ignore[2], nan[2];
 #pragma unroll
@@ -284,23 +312,17 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
 #pragma unroll
           for (int cc = 0; cc < Cta::kTileChunks; ++cc) {
             const int ch = t * Cta::kTileChunks + cc;
-            const uint4 qa0 = *reinterpret_cast<const uint4*>(q0 + 64 * ch);
-            const uint4 qa1 = *reinterpret_cast<const uint4*>(q0 + 64 * ch + 8);
-            const uint4 qb0 = *reinterpret_cast<const uint4*>(q1 + 64 * ch);
-            const uint4 qb1 = *reinterpret_cast<const uint4*>(q1 + 64 * ch + 8);
             const uint4 c0 = *reinterpret_cast<const uint4*>(k0 + 64 * ch);
             const uint4 c1 = *reinterpret_cast<const uint4*>(k1 + 64 * ch);
-            const uint32_t ra[8] = {qa0.x, qa0.y, qa0.z, qa0.w, qa1.x, qa1.y, qa1.z, qa1.w};
-            const uint32_t rb[8] = {qb0.x, qb0.y, qb0.z, qb0.w, qb1.x, qb1.y, qb1.z, qb1.w};
             const uint32_t w0[4] = {c0.x, c0.y, c0.z, c0.w};
             const uint32_t w1[4] = {c1.x, c1.y, c1.z, c1.w};
 #pragma unroll
             for (int st = 0; st < 4; ++st) {
               nan_bits[0] |= nan_code_bytes(w0[st], ignore[0], nan[0]);
               nan_bits[1] |= nan_code_bytes(w1[st], ignore[1], nan[1]);
+              const uint4 q = qf[(4 * ch + st) * 32];
               typename Tile::A a;
-              a.r[0] = ra[2 * st], a.r[1] = rb[2 * st], a.r[2] = ra[2 * st + 1],
-              a.r[3] = rb[2 * st + 1];
+              a.r[0] = q.x, a.r[1] = q.y, a.r[2] = q.z, a.r[3] = q.w;
               typename Tile::B b;
               Hw::code_values4(w0[st], &b.r[0], &b.r[1]);
               Hw::code_values4(w1[st], &b.r[2], &b.r[3]);
@@ -310,9 +332,11 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
           // The tile's partial scores times their keys' factors (the columns this lane holds).
 #pragma unroll
           for (int e = 0; e < Tile::kAccRegs; ++e)
-            s.v[e] += part.v[e] *
-                      (fs[t * kBlockKeys + 16 * warp + Tile::acc_col(lane, e)] * kScoreUnshift);
+            s.v[e] += part.v[e] * fs[t * kBlockKeys + 16 * warp + Tile::acc_col(lane, e)];
         }
+        // Once per key rather than per tile: a power of two, so the same bits.
+#pragma unroll
+        for (int e = 0; e < Tile::kAccRegs; ++e) s.v[e] *= kScoreUnshift;
       } else {  // bf16(code x scale), the 16 codes of a lane at once (key_stream.h's decode)
         Fp8 f[2];
         const float* sc[2];
@@ -325,26 +349,20 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
         }
 #pragma unroll 2
         for (int ch = 0; ch < Cta::kNopeChunks; ++ch) {
-          const uint4 qa0 = *reinterpret_cast<const uint4*>(q0 + 64 * ch);
-          const uint4 qa1 = *reinterpret_cast<const uint4*>(q0 + 64 * ch + 8);
-          const uint4 qb0 = *reinterpret_cast<const uint4*>(q1 + 64 * ch);
-          const uint4 qb1 = *reinterpret_cast<const uint4*>(q1 + 64 * ch + 8);
           uint4 v0[2], v1[2];
           codes_times16<Hw>(*reinterpret_cast<const uint4*>(k0 + 64 * ch),
                             sc[0][ch / Cta::kTileChunks], f[0], v0);
           codes_times16<Hw>(*reinterpret_cast<const uint4*>(k1 + 64 * ch),
                             sc[1][ch / Cta::kTileChunks], f[1], v1);
-          const uint32_t ra[8] = {qa0.x, qa0.y, qa0.z, qa0.w, qa1.x, qa1.y, qa1.z, qa1.w};
-          const uint32_t rb[8] = {qb0.x, qb0.y, qb0.z, qb0.w, qb1.x, qb1.y, qb1.z, qb1.w};
           const uint32_t x0[8] = {v0[0].x, v0[0].y, v0[0].z, v0[0].w,
                                   v0[1].x, v0[1].y, v0[1].z, v0[1].w};
           const uint32_t x1[8] = {v1[0].x, v1[0].y, v1[0].z, v1[0].w,
                                   v1[1].x, v1[1].y, v1[1].z, v1[1].w};
 #pragma unroll
           for (int st = 0; st < 4; ++st) {
+            const uint4 q = qf[(4 * ch + st) * 32];
             typename Tile::A a;
-            a.r[0] = ra[2 * st], a.r[1] = rb[2 * st], a.r[2] = ra[2 * st + 1],
-            a.r[3] = rb[2 * st + 1];
+            a.r[0] = q.x, a.r[1] = q.y, a.r[2] = q.z, a.r[3] = q.w;
             typename Tile::B b;
             b.r[0] = x0[2 * st], b.r[1] = x0[2 * st + 1], b.r[2] = x1[2 * st],
             b.r[3] = x1[2 * st + 1];
@@ -355,19 +373,14 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
       // The rope: 16 bf16 per lane and key, as they are.
       const uint4* kr0 = reinterpret_cast<const uint4*>(k0 - 16 * c + Cta::kRopeByte + 32 * c);
       const uint4* kr1 = reinterpret_cast<const uint4*>(k1 - 16 * c + Cta::kRopeByte + 32 * c);
-      const uint4 qa0 = *reinterpret_cast<const uint4*>(q0 + Fmt::kNopeDim);
-      const uint4 qa1 = *reinterpret_cast<const uint4*>(q0 + Fmt::kNopeDim + 8);
-      const uint4 qb0 = *reinterpret_cast<const uint4*>(q1 + Fmt::kNopeDim);
-      const uint4 qb1 = *reinterpret_cast<const uint4*>(q1 + Fmt::kNopeDim + 8);
       const uint4 x0 = kr0[0], x1 = kr0[1], y0 = kr1[0], y1 = kr1[1];
-      const uint32_t ra[8] = {qa0.x, qa0.y, qa0.z, qa0.w, qa1.x, qa1.y, qa1.z, qa1.w};
-      const uint32_t rb[8] = {qb0.x, qb0.y, qb0.z, qb0.w, qb1.x, qb1.y, qb1.z, qb1.w};
       const uint32_t kx[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
       const uint32_t ky[8] = {y0.x, y0.y, y0.z, y0.w, y1.x, y1.y, y1.z, y1.w};
 #pragma unroll
       for (int st = 0; st < 4; ++st) {
+        const uint4 q = qf[(4 * Cta::kNopeChunks + st) * 32];
         typename Tile::A a;
-        a.r[0] = ra[2 * st], a.r[1] = rb[2 * st], a.r[2] = ra[2 * st + 1], a.r[3] = rb[2 * st + 1];
+        a.r[0] = q.x, a.r[1] = q.y, a.r[2] = q.z, a.r[3] = q.w;
         typename Tile::B b;
         b.r[0] = kx[2 * st], b.r[1] = kx[2 * st + 1], b.r[2] = ky[2 * st], b.r[3] = ky[2 * st + 1];
         Tile::mma(s, a, b);
@@ -403,7 +416,11 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
     sm.advance(block, alpha, sub);
     sm.exponentiate(sv, sub);
     Tile::store_f32(sv[0], p_s + 16 * warp, Cta::kPPitch);
-    scale_rows<Tile>(o, alpha);
+    // Once the maxima settle, alpha is exactly 1 for every row of the warp: nothing to scale.
+    bool moved = false;
+#pragma unroll
+    for (int r = 0; r < kSlots; ++r) moved |= alpha[r] != 1.0f;
+    if (Tile::ballot(moved) != 0u) scale_rows<Tile>(o, alpha);
     Async::barrier_sync(1, Cta::kWarps * 32);  // P of the whole block
 
     // O += P V over the block's 64 keys, for this warp's value columns.

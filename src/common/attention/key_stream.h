@@ -197,9 +197,11 @@ struct KeyLoader {
 // columns as they are. Rows past nh are zero (their results are never written).
 constexpr int kQShift = 64;
 
-template <int kDim, int kNopeDim, bool kShift, int kThreads, class Hw>
-MLA_DEVICE void load_queries(const SparseDecodeProblem& p, int64_t i, int64_t s, int64_t h0, int nh,
-                             int rows, bf16_bits* q_s, int pitch) {
+// Visits each 8-column vector of those rows once per CTA: put(r, v, u) with u the vector's
+// four bf16 pairs (columns 8 v .. 8 v + 7 of row r), zero for rows past nh.
+template <int kDim, int kNopeDim, bool kShift, int kThreads, class Hw, class Put>
+MLA_DEVICE void for_each_query_vector(const SparseDecodeProblem& p, int64_t i, int64_t s,
+                                      int64_t h0, int nh, int rows, Put put) {
   const bf16_bits* q0 = p.q + i * p.q_sb + s * p.q_ss + h0 * p.q_sh;
   const bool vec = reinterpret_cast<uintptr_t>(q0) % 16 == 0 && p.q_sh % 8 == 0;
   const float up = float_of(uint32_t(127 + kQShift) << 23);
@@ -222,8 +224,17 @@ MLA_DEVICE void load_queries(const SparseDecodeProblem& p, int64_t i, int64_t s,
           u[t] = Hw::pack_bf16x2(float_of(u[t] << 16) * up, float_of(u[t] & 0xFFFF0000u) * up);
       }
     }
-    *reinterpret_cast<uint4*>(q_s + r * pitch + 8 * v) = make_uint4(u[0], u[1], u[2], u[3]);
+    put(r, v, u);
   }
+}
+
+template <int kDim, int kNopeDim, bool kShift, int kThreads, class Hw>
+MLA_DEVICE void load_queries(const SparseDecodeProblem& p, int64_t i, int64_t s, int64_t h0, int nh,
+                             int rows, bf16_bits* q_s, int pitch) {
+  for_each_query_vector<kDim, kNopeDim, kShift, kThreads, Hw>(
+      p, i, s, h0, nh, rows, [&](int r, int v, const uint32_t(&u)[4]) {
+        *reinterpret_cast<uint4*>(q_s + r * pitch + 8 * v) = make_uint4(u[0], u[1], u[2], u[3]);
+      });
 }
 
 }  // namespace mla::attn
