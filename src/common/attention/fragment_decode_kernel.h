@@ -286,7 +286,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
         fs[t * kBlockKeys + key] = (f & kKeyValid) ? scale * unit : 0.0f;
       }
     }
-    __syncwarp();
+    Tile::sync_lanes();
 
     // S = Q K^T for keys [16 warp, 16 warp + 16): lane (g, c) reads key 16 warp + 8 h + g for
     // the half h of the 16 columns.

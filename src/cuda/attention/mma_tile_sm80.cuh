@@ -45,6 +45,7 @@ struct MmaTileSm80 {
   }
 
   // The lanes for which v holds, one bit each.
+  static MLA_DEVICE MLA_FORCEINLINE void sync_lanes() { __syncwarp(); }
   static MLA_DEVICE MLA_FORCEINLINE uint32_t ballot(bool v) {
     return __ballot_sync(0xffffffffu, v);
   }
