@@ -19,7 +19,9 @@
 
 #include <set>
 #include <utility>
+#include <vector>
 
+#include "attention/fragment_decode_layout.h"
 #include "cuda/attention/mma_layout_sm80.h"
 #include "cuda/attention/wgmma_layout_sm90.h"
 #include "hip/attention/mfma_layout_cdna.h"
@@ -307,6 +309,95 @@ TEST(MmaLayoutSm90, AccumulatorsCoverTheTileOnceInTheM16n8LayoutPerWarp) {
       }
     EXPECT_EQ(seen.size(), size_t(64 * n));
   }
+}
+
+// ---- The fragment decode kernel's operand orders (fragment_decode_layout.h) --------------
+// The m16n8k16 positions of the PTX ISA (header of this file), written once more: lane
+// t = 4 g + c; A register a holds A[g + 8 (a % 2)][2c + 8 (a / 2)] and the next k; B register
+// b holds B[2c + 8 b][g] and the next k; accumulator register e of one n8 half holds column
+// 2c + e % 2.
+int doc_a_row(int lane, int a) {
+  return lane / 4 + 8 * (a % 2);
+}
+int doc_a_k(int lane, int a) {
+  return 2 * (lane % 4) + 8 * (a / 2);
+}
+int doc_b_k(int lane, int b) {
+  return 2 * (lane % 4) + 8 * b;
+}
+int doc_c_col(int lane, int e) {
+  return 2 * (lane % 4) + e % 2;
+}
+
+TEST(FragmentDecodeLayout, ScoreStepsTakeEachChunkColumnOnce) {
+  std::set<int> seen;
+  for (int st = 0; st < 4; ++st)
+    for (int kk = 0; kk < 16; ++kk) {
+      const int col = mla::attn::fragment::score_column(st, kk);
+      EXPECT_GE(col, 0);
+      EXPECT_LT(col, 64);
+      seen.insert(col);
+      if (kk % 2 == 0) EXPECT_EQ(mla::attn::fragment::score_column(st, kk + 1), col + 1);
+    }
+  EXPECT_EQ(seen.size(), 64u);
+}
+
+// Every bf16 pair of q lands in one word, and the word a lane reads for a step is its A
+// operand there: the right row, and the columns that step gives the register's k.
+TEST(FragmentDecodeLayout, StoredQIsEachLanesAOperand) {
+  using namespace mla::attn::fragment;
+  for (int dim : {512, 576}) {
+    std::vector<std::pair<int, int>> held(size_t(16 * dim / 2), {-1, -1});  // (row, column)
+    for (int r = 0; r < 16; ++r)
+      for (int v = 0; v < dim / 8; ++v)
+        for (int t = 0; t < 4; ++t) {
+          const int w = q_word(r, v, t);
+          ASSERT_GE(w, 0);
+          ASSERT_LT(w, 16 * dim / 2);
+          EXPECT_EQ(held[size_t(w)].first, -1) << "word " << w << " written twice";
+          held[size_t(w)] = {r, 8 * v + 2 * t};
+        }
+    for (int ch = 0; ch < dim / 64; ++ch)
+      for (int st = 0; st < 4; ++st)
+        for (int lane = 0; lane < 32; ++lane)
+          for (int a = 0; a < 4; ++a) {
+            const auto [row, col] = held[size_t(4 * q_read_word(ch, st, lane) + a)];
+            EXPECT_EQ(row, doc_a_row(lane, a));
+            EXPECT_EQ(col, 64 * ch + score_column(st, doc_a_k(lane, a)));
+          }
+  }
+}
+
+// Lane (g, c) gives B register b of step st from bytes 2b, 2b + 1 of the 4-byte word st of its
+// 16 codes at column 16 c (key g): the columns of q that the same k meets.
+TEST(FragmentDecodeLayout, KeyCodesMeetTheirColumnsOfQ) {
+  for (int lane = 0; lane < 32; ++lane)
+    for (int st = 0; st < 4; ++st)
+      for (int b = 0; b < 2; ++b)
+        EXPECT_EQ(16 * (lane % 4) + 4 * st + 2 * b,
+                  mla::attn::fragment::score_column(st, doc_b_k(lane, b)));
+}
+
+// P V: the B operand's column n of n-tile i is value column value_column(w, G, i, n) (byte i of
+// the word the lane reads at value_column(w, G, 0, g)); the accumulators then hold those
+// columns, and the output writes them where out_j says, each of a lane's 8 columns once.
+TEST(FragmentDecodeLayout, OutputColumnsAreTheAccumulatorsValueColumns) {
+  using namespace mla::attn::fragment;
+  for (int w = 0; w < 4; ++w)
+    for (int G = 0; G < 4; ++G)
+      for (int lane = 0; lane < 32; ++lane) {
+        std::set<int> js;
+        for (int i = 0; i < 4; ++i)
+          EXPECT_EQ(value_column(w, G, i, lane / 4), value_column(w, G, 0, lane / 4) + i);
+        for (int h = 0; h < 2; ++h)
+          for (int e = 0; e < 8; ++e) {
+            const int tile = 2 * h + e / 4;  // o[2 G + h] holds n-tiles 2 h and 2 h + 1
+            EXPECT_EQ(128 * w + 32 * G + 8 * (lane % 4) + out_j(h, e),
+                      value_column(w, G, tile, doc_c_col(lane, e % 4)));
+            if ((e / 2) % 2 == 0) js.insert(out_j(h, e));  // one row's registers
+          }
+        EXPECT_EQ(js, (std::set<int>{0, 1, 2, 3, 4, 5, 6, 7}));
+      }
 }
 
 }  // namespace

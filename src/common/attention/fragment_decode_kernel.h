@@ -39,6 +39,7 @@
 #pragma once
 
 #include "../device/launch.h"
+#include "fragment_decode_layout.h"
 #include "online_softmax.h"
 #include "sparse_decode_kernel.h"
 
@@ -134,24 +135,19 @@ MLA_DEVICE MLA_FORCEINLINE void codes_times16(uint4 codes, float scale, Fp8 f, u
   out[0] = v.lo, out[1] = v.hi;
 }
 
-// q as the A operand of the score MMAs, stored in the order the lanes read it: the 16-byte
-// word (4 ch + st) * 32 + lane holds lane (g, c)'s four registers of k-step st of the 64-column
-// chunk ch: rows g and g + 8 at columns 64 ch + 16 c + 4 st + {0, 1} (registers 0, 1) and
-// + {2, 3} (registers 2, 3). One conflict-free 16-byte read per step, in the registers the MMA
-// takes them in (read from rows, they were four moves per step).
+// q as the A operand of the score MMAs, stored in the order the lanes read it
+// (fragment_decode_layout.h): the 16-byte word (4 ch + st) * 32 + lane holds lane (g, c)'s four
+// registers of k-step st of the 64-column chunk ch: rows g and g + 8 at columns
+// 64 ch + 16 c + 4 st + {0, 1} (registers 0, 1) and + {2, 3} (registers 2, 3). One
+// conflict-free 16-byte read per step, in the registers the MMA takes them in (read from rows,
+// they were four moves per step).
 template <class Cta, class Hw>
 MLA_DEVICE void load_query_fragments(const DecodeLaunch& L, const CtaWork& w, uint32_t* q_f) {
   using Fmt = typename Cta::Fmt;
   for_each_query_vector<Cta::kDim, Fmt::kNopeDim, Fmt::kCodeValues, Cta::kWarps * 32, Hw>(
       L.p, w.bi, w.si, w.h0, w.nh, Cta::kRows, [&](int r, int v, const uint32_t(&u)[4]) {
-        const int ch = v / 8, c = (v % 8) / 2, half = v % 2;  // columns 64 ch + 16 c + 8 half
-        const int lane = 4 * (r % 8) + c;
 #pragma unroll
-        for (int t = 0; t < 4; ++t) {
-          const int j = 4 * half + t;  // the bf16 pair 16 c + 2 j of the chunk
-          const int st = j / 2, reg = 2 * (j % 2) + (r >= 8 ? 1 : 0);
-          q_f[((4 * ch + st) * 32 + lane) * 4 + reg] = u[t];
-        }
+        for (int t = 0; t < 4; ++t) q_f[fragment::q_word(r, v, t)] = u[t];
       });
 }
 
@@ -296,7 +292,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
     {
       const uint8_t* k0 = rows + size_t(16 * warp + g) * kPitch + 16 * c;
       const uint8_t* k1 = k0 + 8 * size_t(kPitch);
-      const uint4* qf = reinterpret_cast<const uint4*>(q_f) + lane;  // [4 ch + st][lane]
+      const uint4* q4 = reinterpret_cast<const uint4*>(q_f);  // fragment::q_read_word
       if constexpr (!Cta::kExactScores) {
         uint32_t ignore[2], nan[2];
 #pragma unroll
@@ -320,7 +316,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
             for (int st = 0; st < 4; ++st) {
               nan_bits[0] |= nan_code_bytes(w0[st], ignore[0], nan[0]);
               nan_bits[1] |= nan_code_bytes(w1[st], ignore[1], nan[1]);
-              const uint4 q = qf[(4 * ch + st) * 32];
+              const uint4 q = q4[fragment::q_read_word(ch, st, lane)];
               typename Tile::A a;
               a.r[0] = q.x, a.r[1] = q.y, a.r[2] = q.z, a.r[3] = q.w;
               typename Tile::B b;
@@ -360,7 +356,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
                                   v1[1].x, v1[1].y, v1[1].z, v1[1].w};
 #pragma unroll
           for (int st = 0; st < 4; ++st) {
-            const uint4 q = qf[(4 * ch + st) * 32];
+            const uint4 q = q4[fragment::q_read_word(ch, st, lane)];
             typename Tile::A a;
             a.r[0] = q.x, a.r[1] = q.y, a.r[2] = q.z, a.r[3] = q.w;
             typename Tile::B b;
@@ -378,7 +374,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
       const uint32_t ky[8] = {y0.x, y0.y, y0.z, y0.w, y1.x, y1.y, y1.z, y1.w};
 #pragma unroll
       for (int st = 0; st < 4; ++st) {
-        const uint4 q = qf[(4 * Cta::kNopeChunks + st) * 32];
+        const uint4 q = q4[fragment::q_read_word(Cta::kNopeChunks, st, lane)];
         typename Tile::A a;
         a.r[0] = q.x, a.r[1] = q.y, a.r[2] = q.z, a.r[3] = q.w;
         typename Tile::B b;
@@ -470,7 +466,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
           b1[2] = Tile::template halves<0>(vc.y, vd.y),
           b1[3] = Tile::template halves<1>(vc.y, vd.y);
         } else {  // fp8 codes; a stale row's codes are finite code values, times P = 0
-          const int byte = 128 * warp + 32 * G + 4 * g;
+          const int byte = fragment::value_column(warp, G, 0, g);  // + i: n-tile i
           const uint32_t wa = *reinterpret_cast<const uint32_t*>(ra + byte);
           const uint32_t wb = *reinterpret_cast<const uint32_t*>(rb + byte);
           const uint32_t wc = *reinterpret_cast<const uint32_t*>(rc + byte);
@@ -539,7 +535,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
   const float out_unshift = float_of(uint32_t(127 + kOutShift) << 23);
 
   // Lane (g, c) holds, per group G and row g + 8 r, value columns 128 warp + 32 G + 8 c + j:
-  // j = 2 h + n for o[2 G + h].v[4 n + 2 r] and 4 + 2 h + n for o[2 G + h].v[4 n + 2 r + 1].
+  // j = fragment::out_j(h, e) for o[2 G + h].v[e], e = 4 n + 2 r + {0, 1}.
 #pragma unroll
   for (int G = 0; G < 4; ++G) {
     const int col = 128 * warp + 32 * G + 8 * c;
@@ -553,8 +549,8 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
       for (int h = 0; h < 2; ++h)
 #pragma unroll
         for (int n = 0; n < 2; ++n) {
-          v[2 * h + n] = o[2 * G + h].v[4 * n + 2 * r] * unshift;
-          v[4 + 2 * h + n] = o[2 * G + h].v[4 * n + 2 * r + 1] * unshift;
+          v[fragment::out_j(h, 4 * n + 2 * r)] = o[2 * G + h].v[4 * n + 2 * r] * unshift;
+          v[fragment::out_j(h, 4 * n + 2 * r + 1)] = o[2 * G + h].v[4 * n + 2 * r + 1] * unshift;
         }
       if (partial) {
         float4* dst = reinterpret_cast<float4*>(
