@@ -337,7 +337,9 @@ TEST(FragmentDecodeLayout, ScoreStepsTakeEachChunkColumnOnce) {
       EXPECT_GE(col, 0);
       EXPECT_LT(col, 64);
       seen.insert(col);
-      if (kk % 2 == 0) EXPECT_EQ(mla::attn::fragment::score_column(st, kk + 1), col + 1);
+      if (kk % 2 == 0) {
+        EXPECT_EQ(mla::attn::fragment::score_column(st, kk + 1), col + 1);
+      }
     }
   EXPECT_EQ(seen.size(), 64u);
 }
