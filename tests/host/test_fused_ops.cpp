@@ -110,11 +110,21 @@ TEST(NormRope, InverseUndoesTheForwardRotation) {
     for (int64_t n = 0; n < s.n; ++n) ref.positions.at<int32_t>({n}) = -1;
     auto b = ref.args();
     ASSERT_EQ(mla_norm_rope(ctx.get(), &b, nullptr), MLA_STATUS_SUCCESS) << mla_last_error();
-    Checker ch("forward then inverse vs norm only", Tol{1e-2, 4.01 / 256, -1.0});
-    for (int64_t e = 0; e < fwd->out.numel(); ++e)
-      ch.add(bf16_value(fwd->out.flat<uint16_t>(e)), bf16_value(ref.out.flat<uint16_t>(e)),
-             [&] { return "element " + std::to_string(e); });
-    EXPECT_TRUE(ch.result());
+    // The rotated pair is rounded twice (forward, then the inverse): an element moves by up to
+    // 2^-9 sqrt(2) r + 2^-7 |y| <= 0.011 r, r the magnitude of its pair, not of the element
+    // (a small element of a large pair can be off by more than its own 1.5%: seen once in CI).
+    // The nope columns pass through both calls unchanged.
+    int bad = 0;
+    for (int64_t e = 0; e < fwd->out.numel(); ++e) {
+      const double got = bf16_value(fwd->out.flat<uint16_t>(e));
+      const double want = bf16_value(ref.out.flat<uint16_t>(e));
+      const bool rope = e % s.d >= s.d - 64;  // pairs (2i, 2i + 1) of the last 64: e and e ^ 1
+      const double r = rope ? std::hypot(want, bf16_value(ref.out.flat<uint16_t>(e ^ 1))) : 0.0;
+      if (!(std::fabs(got - want) <= r / 64) && bad++ < 5)
+        ADD_FAILURE() << "element " << e << (rope ? " (rope)" : " (nope)") << ": got " << got
+                      << ", norm only " << want << ", pair magnitude " << r;
+    }
+    EXPECT_EQ(bad, 0) << "elements beyond 2^-6 of their pair's magnitude (layout " << layout << ")";
   }
 }
 
