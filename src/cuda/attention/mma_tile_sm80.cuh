@@ -44,8 +44,9 @@ struct MmaTileSm80 {
     return v + __shfl_xor_sync(0xffffffffu, v, 2);
   }
 
-  // The lanes for which v holds, one bit each.
+  // The warp's lanes meet here (and see each other's shared-memory writes).
   static MLA_DEVICE MLA_FORCEINLINE void sync_lanes() { __syncwarp(); }
+  // The lanes for which v holds, one bit each.
   static MLA_DEVICE MLA_FORCEINLINE uint32_t ballot(bool v) {
     return __ballot_sync(0xffffffffu, v);
   }
