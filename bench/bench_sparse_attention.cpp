@@ -220,6 +220,8 @@ CaseList prefill_cases() {
   const PrefillShape shapes[] = {
       {576, 128, 2048, 32768, 3765}, {576, 128, 2048, 131072, 4286},
       {512, 64, 512, 32768, 600},    {512, 128, 1024, 32768, 1915},
+      // TP8: FlashMLA padded to 64 heads (issue 8's H200 figure for V4.0; none for V3.2).
+      {512, 16, 1024, 32768, 932},   {576, 16, 2048, 32768, -1},
   };
   CaseList out;
   for (const auto& s : shapes) out.push_back(std::make_unique<PrefillCase>(s));
@@ -353,6 +355,8 @@ CaseList paged_prefill_cases() {
       {64, 512, true, 600},
       {128, 1024, false, 1915},
       {128, 1024, true, 1915},
+      {16, 1024, false, 932},  // TP8 (FlashMLA padded to 64 heads)
+      {16, 1024, true, 932},
   };
   CaseList out;
   for (const auto& s : shapes) out.push_back(std::make_unique<PagedPrefillCase>(s));

@@ -114,6 +114,7 @@ def prefill_shapes():
         PrefillShape("pre V4 h64 k512 kv32k", fmt="v40", h=64, topk=512),
         PrefillShape("pre V4 h128 k1024 kv32k", fmt="v40", h=128, topk=1024),
         PrefillShape("pre V4 h16 k1024 kv32k TP8", fmt="v40", h=16, topk=1024),
+        PrefillShape("pre V3.2 h16 k2048 kv32k TP8", fmt="v32", h=16, topk=2048),
     ]
 
 

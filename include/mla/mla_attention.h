@@ -84,9 +84,11 @@ MLA_API mla_status mla_sparse_prefill(mla_context ctx, const mla_sparse_prefill_
  * followed by mla_sparse_prefill with the same indices and lengths on the gathered rows, bit
  * for bit on the native path when the gathered tensor's rows are 16-byte aligned (an aligned
  * start and a row pitch of a multiple of 8 elements, as an ordinary allocation has: the native
- * kernels then use the same CTA shapes and summation order for both); within docs/SPEC.md
- * section 8 for other gathered views and on other backends (the host backend and the device
- * reference also give their own mla_sparse_prefill's bits). Gathering only the selected slots
+ * kernels then use the same CTA shapes and summation order for both), except for h_q <= 16 on
+ * Hopper (sm_90a code on an sm_90 device, MLA_DISABLE_WGMMA unset), where the paged call
+ * reads the fp8 codes straight into the matrix operands, in another summation order: within
+ * docs/SPEC.md section 8 there, as for other gathered views and on other backends (the host
+ * backend and the device reference also give their own mla_sparse_prefill's bits). Gathering only the selected slots
  * instead is the same only if the invalid entries are kept invalid (-1): a gathered zero row
  * would count as a key. Results are deterministic, and a query token's result does not depend
  * on the other tokens of the call. */

@@ -3,7 +3,7 @@
 // engines use (TP8 and FlashMLA's), top-k widths that are not multiples of 128, long rows,
 // s_q past 65535, both d_qk, sinks, lengths, strides, invalid indices of any int32 value and
 // NaN in the rows no index reaches; determinism; a row's result independent of the other rows;
-// kv rows without 16-byte alignment; the mma.sync kernels where Hopper would take wgmma. Skips
+// kv rows without 16-byte alignment; the mma.sync kernels where Hopper would take its own. Skips
 // where no GPU exists.
 #include "attention_cases.h"
 #include "prefill_on_device.h"
@@ -242,6 +242,26 @@ TEST(NativePrefill, MmaSyncWideKernelsWithWgmmaDisabled) {
   for (int64_t d : {576, 512}) {
     PrefillSpec s;
     s.h_q = d == 576 ? 128 : 40;
+    s.d_qk = d;
+    s.s_q = 3;
+    s.topk = 700;
+    s.s_kv = 1200;
+    s.sink = true;
+    s.lengths = true;
+    auto c = make_prefill_case(s, rng);
+    check_native(*c);
+  }
+}
+
+// The mma.sync kernels of 16-head CTAs (the sm_80-89 path): on Hopper the fragment kernel
+// (fragment_decode_kernel.h, bf16 rows) takes those CTAs unless MLA_DISABLE_WGMMA is set.
+TEST(NativePrefill, MmaSyncNarrowKernelsWithWgmmaDisabled) {
+  MLA_REQUIRE_GPU();
+  ScopedEnv off("MLA_DISABLE_WGMMA", "1");
+  Rng rng(fresh_seed());
+  for (int64_t d : {576, 512}) {
+    PrefillSpec s;
+    s.h_q = d == 576 ? 16 : 5;
     s.d_qk = d;
     s.s_q = 3;
     s.topk = 700;

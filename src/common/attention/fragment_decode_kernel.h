@@ -1,6 +1,8 @@
 // Sparse decode for up to 16 query heads of a row (the TP8 head counts, bound by the key bytes)
 // on the m16n8k16 MMA tile, with the fp8 key codes turned straight into MMA fragments: no
-// dequantized copy of the keys is ever written.
+// dequantized copy of the keys is ever written. Prefill's bf16 rows (Bf16Keys, one query
+// position per row: sparse_prefill_launch.h) take the same kernel, their B operands read from
+// the rows as the rope's are below (kBf16Rows: no scales, no code tests; one CTA per SM).
 //
 // A CTA takes the (up to) 16 heads of one query row and one key range (decode_plan.h, 16 rows
 // per CTA), in blocks of 64 keys:
@@ -45,8 +47,26 @@
 
 namespace mla::attn {
 
+// Stages of 64 bf16 rows in the fragment kernel (the macro is for variant runs). Two (146 KiB,
+// one CTA per SM) measured 5-10% faster than one (two CTAs per SM, each refilling its stage
+// while the other computes): bench/RESULTS.md.
+#ifndef MLA_FRAGMENT_BF16_STAGES
+#define MLA_FRAGMENT_BF16_STAGES 2
+#endif
+
+// Independent partial sums of the scores (by k-step) in the V3.2 and bf16-row paths, which
+// otherwise chain 36 dependent MMAs per key half. Measured (bench/RESULTS.md): four leave bf16
+// rows as fast as one; two made V3.2 decode 3% faster (with 28 bytes of spills), not yet taken
+// (its tests did not run). The macros are for variant runs: 1, 2 or 4.
+#ifndef MLA_FRAGMENT_BF16_CHAINS
+#define MLA_FRAGMENT_BF16_CHAINS 1
+#endif
+#ifndef MLA_FRAGMENT_V32_CHAINS
+#define MLA_FRAGMENT_V32_CHAINS 1
+#endif
+
 // Tile: the m16n8k16 tile (mma_tile_sm80.cuh); Async: the bulk copy and arrival barriers
-// (wgmma_sm90.cuh's tile); Fmt: V32Keys or V40Keys.
+// (wgmma_sm90.cuh's tile); Fmt: V32Keys, V40Keys or Bf16Keys (aligned rows).
 template <class Tile_, class Async_, class Fmt_>
 struct FragmentDecodeCta {
   using Tile = Tile_;
@@ -61,15 +81,24 @@ struct FragmentDecodeCta {
   static constexpr int kProducers = 2;
   static constexpr int kThreads = (kWarps + kProducers) * 32;
   static constexpr int kBlockKeys = 64;
-  static constexpr int kStages = 2;
+  // Bf16Keys (prefill's bf16 rows): B operands straight from the rows, no scales, no codes.
+  static constexpr bool kBf16Rows = Fmt::kNopeDim == 0;
+  static constexpr int kStages = kBf16Rows ? MLA_FRAGMENT_BF16_STAGES : 2;
   static constexpr int kKeysPerLane = kBlockKeys / (32 * kProducers);
   static constexpr int kDim = Fmt::kDim;
   static constexpr int kNopeDim = Fmt::kNopeDim;
   static constexpr int kNopeChunks = kNopeDim / 64;        // 64-column chunks of fp8 codes
   static constexpr int kTileChunks = Fmt::kTileCols / 64;  // chunks per scale tile
   static constexpr int kTiles = Fmt::kScaleTiles;
-  static constexpr bool kExactScores = !Fmt::kCodeValues;  // V3.2: bf16(code x scale) in S
-  static constexpr bool kSplitP = !Fmt::kCodeValues;       // V3.2: P x factor as hi + lo
+  // V3.2: bf16(code x scale) in S; P x factor as hi + lo.
+  static constexpr bool kExactScores = !Fmt::kCodeValues && !kBf16Rows;
+  static constexpr bool kSplitP = !Fmt::kCodeValues && !kBf16Rows;
+  static constexpr int kScoreChains = kBf16Rows      ? MLA_FRAGMENT_BF16_CHAINS
+                                      : kExactScores ? MLA_FRAGMENT_V32_CHAINS
+                                                     : 1;
+  static_assert(4 % kScoreChains == 0, "chains by k-step of a chunk");
+  // Two CTAs per SM where two stages fit (fp8 rows); bf16 rows take the SM alone.
+  static constexpr int kMinCtas = kBf16Rows && kStages > 1 ? 1 : 2;
   static constexpr uint32_t kRowBytes = uint32_t(Fmt::kRawChunks) * 16u;
   // The rope's 64 bf16 follow the codes (V3.2: after the 16 bytes of scales).
   static constexpr int kRopeByte = kNopeDim + (Fmt::kScaleChunk >= 0 ? 16 : 0);
@@ -78,7 +107,8 @@ struct FragmentDecodeCta {
   static constexpr int kPitch = (kRowBytes / 16) % 2 == 1 ? int(kRowBytes) : int(kRowBytes) + 16;
   static constexpr int kPPitch = kBlockKeys + 8;  // fp32
   static_assert(kNopeDim % 64 == 0 && Fmt::kTileCols % 64 == 0, "whole chunks per scale tile");
-  static_assert(kDim - kNopeDim == 64, "one rope chunk of 64 bf16");
+  static_assert(kBf16Rows || kDim - kNopeDim == 64, "one rope chunk of 64 bf16");
+  static constexpr int kBf16Chunks = (kDim - kNopeDim) / 64;  // the rope, or a bf16 row
   static_assert(Fmt::kTileCols == 64 || Fmt::kTileCols == 128, "whole scale tiles per group pair");
   static_assert(kDv == kWarps * 128, "each consumer warp accumulates 128 value columns");
 
@@ -152,7 +182,8 @@ MLA_DEVICE void load_query_fragments(const DecodeLaunch& L, const CtaWork& w, ui
 }
 
 template <class Cta>
-__global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const DecodeLaunch L) {
+__global__ void __launch_bounds__(Cta::kThreads, Cta::kMinCtas)
+    fragment_decode_kernel(const DecodeLaunch L) {
   using Tile = typename Cta::Tile;
   using Async = typename Cta::Async;
   using Fmt = typename Cta::Fmt;
@@ -288,6 +319,10 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
     // the half h of the 16 columns.
     Acc s;
     zero<Tile>(s);
+    Acc chain[Cta::kScoreChains];  // the exact and bf16 paths' partial sums (k-step st's)
+#pragma unroll
+    for (int k = 0; k < Cta::kScoreChains; ++k) zero<Tile>(chain[k]);
+    Acc* const sums = Cta::kScoreChains == 1 ? &s : chain;  // k-step st: sums[st % chains]
     uint32_t nan_bits[2] = {0u, 0u};
     {
       const uint8_t* k0 = rows + size_t(16 * warp + g) * kPitch + 16 * c;
@@ -333,7 +368,7 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
         // Once per key rather than per tile: a power of two, so the same bits.
 #pragma unroll
         for (int e = 0; e < Tile::kAccRegs; ++e) s.v[e] *= kScoreUnshift;
-      } else {  // bf16(code x scale), the 16 codes of a lane at once (key_stream.h's decode)
+      } else if constexpr (Cta::kExactScores) {  // bf16(code x scale), 16 codes at once
         Fp8 f[2];
         const float* sc[2];
 #pragma unroll
@@ -362,24 +397,38 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
             typename Tile::B b;
             b.r[0] = x0[2 * st], b.r[1] = x0[2 * st + 1], b.r[2] = x1[2 * st],
             b.r[3] = x1[2 * st + 1];
-            Tile::mma(s, a, b);
+            Tile::mma(sums[st % Cta::kScoreChains], a, b);
           }
         }
       }
-      // The rope: 16 bf16 per lane and key, as they are.
-      const uint4* kr0 = reinterpret_cast<const uint4*>(k0 - 16 * c + Cta::kRopeByte + 32 * c);
-      const uint4* kr1 = reinterpret_cast<const uint4*>(k1 - 16 * c + Cta::kRopeByte + 32 * c);
-      const uint4 x0 = kr0[0], x1 = kr0[1], y0 = kr1[0], y1 = kr1[1];
-      const uint32_t kx[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
-      const uint32_t ky[8] = {y0.x, y0.y, y0.z, y0.w, y1.x, y1.y, y1.z, y1.w};
+      // The rope (of a bf16 row: every chunk): 16 bf16 per lane and key, as they are.
 #pragma unroll
-      for (int st = 0; st < 4; ++st) {
-        const uint4 q = q4[fragment::q_read_word(Cta::kNopeChunks, st, lane)];
-        typename Tile::A a;
-        a.r[0] = q.x, a.r[1] = q.y, a.r[2] = q.z, a.r[3] = q.w;
-        typename Tile::B b;
-        b.r[0] = kx[2 * st], b.r[1] = kx[2 * st + 1], b.r[2] = ky[2 * st], b.r[3] = ky[2 * st + 1];
-        Tile::mma(s, a, b);
+      for (int rc = 0; rc < Cta::kBf16Chunks; ++rc) {
+        const uint4* kr0 =
+            reinterpret_cast<const uint4*>(k0 - 16 * c + Cta::kRopeByte + 128 * rc + 32 * c);
+        const uint4* kr1 =
+            reinterpret_cast<const uint4*>(k1 - 16 * c + Cta::kRopeByte + 128 * rc + 32 * c);
+        const uint4 x0 = kr0[0], x1 = kr0[1], y0 = kr1[0], y1 = kr1[1];
+        const uint32_t kx[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+        const uint32_t ky[8] = {y0.x, y0.y, y0.z, y0.w, y1.x, y1.y, y1.z, y1.w};
+#pragma unroll
+        for (int st = 0; st < 4; ++st) {
+          const uint4 q = q4[fragment::q_read_word(Cta::kNopeChunks + rc, st, lane)];
+          typename Tile::A a;
+          a.r[0] = q.x, a.r[1] = q.y, a.r[2] = q.z, a.r[3] = q.w;
+          typename Tile::B b;
+          b.r[0] = kx[2 * st], b.r[1] = kx[2 * st + 1], b.r[2] = ky[2 * st],
+          b.r[3] = ky[2 * st + 1];
+          Tile::mma(sums[st % Cta::kScoreChains], a, b);
+        }
+      }
+      if constexpr (Cta::kScoreChains > 1) {  // in a fixed order
+#pragma unroll
+        for (int e = 0; e < Tile::kAccRegs; ++e) {
+          float v = chain[0].v[e] + chain[1].v[e];
+          if constexpr (Cta::kScoreChains == 4) v += chain[2].v[e] + chain[3].v[e];
+          s.v[e] = v;
+        }
       }
     }
     // NaN codes by key (lanes 4 g' .. 4 g' + 3 read key g' of a half), then: base-2 units,
@@ -444,9 +493,10 @@ __global__ void __launch_bounds__(Cta::kThreads, 2) fragment_decode_kernel(const
 #pragma unroll
       for (int G = 0; G < 4; ++G) {
         const typename Tile::A& a = G < 2 ? a_lo : a_hi;
-        uint32_t b0[4], b1[4];    // n-tile i: B registers (keys 2c, 2c + 1) and (2c + 8, 2c + 9)
-        if (G >= 2 && rope_hi) {  // V4.0's rope columns: bf16, two per 4-byte word
-          const int byte = Cta::kRopeByte + 2 * (32 * (G - 2) + 4 * g);
+        uint32_t b0[4], b1[4];  // n-tile i: B registers (keys 2c, 2c + 1) and (2c + 8, 2c + 9)
+        if (Cta::kBf16Rows || (G >= 2 && rope_hi)) {  // bf16 columns (V4.0's rope), 2 a word
+          const int byte = Cta::kBf16Rows ? 2 * (128 * warp + 32 * G + 4 * g)
+                                          : Cta::kRopeByte + 2 * (32 * (G - 2) + 4 * g);
           const uint2 zero2 = make_uint2(0u, 0u);
           // Skipped keys' rows hold stale bytes: zeros, so that P = 0 never meets a NaN.
           const uint2 va =

@@ -11,6 +11,9 @@
 // mla_kv_gather of its slots followed by mla_sparse_prefill, bit for bit, when the gathered
 // rows are 16-byte aligned (rows that are not take Bf16Keys<kD, false> on the mma.sync / MFMA
 // kernel, whose order differs from the warpgroup kernel's: within SPEC 8 then).
+// With 16 heads per CTA on Hopper, both take the fragment kernel (fragment_decode_kernel.h),
+// bf16 rows as Bf16Keys and the cache as decode reads it (code values, V32Keys / V40Keys):
+// another order for each, so within SPEC 8 of each other (mla_attention.h says so).
 // Rows are never split (plan_sparse_prefill): no workspace, and a row's result is independent
 // of the other rows. The vendor's Shapes (sparse_decode_launch.h) give the CTAs, as
 // PrefillNarrow<Fmt> and PrefillWide<Fmt>.
@@ -68,8 +71,16 @@ mla_status launch_sparse_prefill(const SparsePrefillProblem& p, const DecodeTarg
     if (p.d_qk == 576) return launch_prefill_format<Shapes, Bf16Keys<576, false>>(L, plan, stream);
     return launch_prefill_format<Shapes, Bf16Keys<512, false>>(L, plan, stream);
   }
-  // 64 heads on a device with a warpgroup tile: rows copied asynchronously.
   if constexpr (Shapes::kWarpgroup) {
+    // Up to 16 heads on Hopper: the fragment kernel, B operands straight from the rows.
+    if (plan.rows_per_cta == 16 && Shapes::warpgroup_runs()) {
+      if (p.d_qk == 576)
+        return launch_fragment_cta<typename Shapes::template FragmentNarrow<Bf16Keys<576>>>(
+            L, plan.ctas, stream);
+      return launch_fragment_cta<typename Shapes::template FragmentNarrow<Bf16Keys<512>>>(
+          L, plan.ctas, stream);
+    }
+    // 64 heads on a device with a warpgroup tile: rows copied asynchronously.
     if (warpgroup_runs<Shapes>(plan)) {
       if (p.d_qk == 576)
         return launch_warpgroup_cta<typename Shapes::template Warpgroup<AsyncBf16Rows<576>>>(
@@ -89,6 +100,15 @@ mla_status launch_sparse_prefill_paged(const SparsePrefillPagedProblem& p,
   if (!plan.fits) return fail(MLA_STATUS_INTERNAL, "sparse_prefill_paged: no native plan fits");
   const DecodeLaunch L = prefill_launch(p, p.kv, plan);
   if constexpr (Shapes::kWarpgroup) {
+    // Up to 16 heads on Hopper: decode's fragment kernel over the codes (another summation
+    // order than the bf16 rows': within SPEC 8 of gather-then-prefill, mla_attention.h).
+    if (plan.rows_per_cta == 16 && Shapes::warpgroup_runs()) {
+      if (p.kv.format == KvFormat::V32)
+        return launch_fragment_cta<typename Shapes::template FragmentNarrow<V32Keys>>(L, plan.ctas,
+                                                                                      stream);
+      return launch_fragment_cta<typename Shapes::template FragmentNarrow<V40Keys>>(L, plan.ctas,
+                                                                                    stream);
+    }
     if (warpgroup_runs<Shapes>(plan)) {
       if (p.kv.format == KvFormat::V32)
         return launch_warpgroup_cta<typename Shapes::template Warpgroup<RegisterKeys<V32Keys>>>(

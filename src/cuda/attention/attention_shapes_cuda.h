@@ -9,8 +9,8 @@
 //             columns).
 //   prefill: one shape per head count for all its key formats (sparse_prefill_launch.h).
 // On Hopper (sm_90a code, an sm_90 device) the 64-head CTAs of both take the warpgroup kernel
-// instead (WarpgroupTileSm90, wgmma_sm90.cuh), and decode's 16-head CTAs the fragment kernel
-// (FragmentNarrow), unless MLA_DISABLE_WGMMA is set.
+// instead (WarpgroupTileSm90, wgmma_sm90.cuh), and the 16-head CTAs of both the fragment
+// kernel (FragmentNarrow), unless MLA_DISABLE_WGMMA is set.
 #pragma once
 
 #include <atomic>
