@@ -233,15 +233,16 @@ TEST(NativePrefill, UnalignedQueryAndOutputRowsOnWideCtas) {
   }
 }
 
-// The mma.sync kernels of 64-head CTAs (the sm_80-89 path): on Hopper the warpgroup (wgmma)
-// kernel takes those CTAs unless MLA_DISABLE_WGMMA is set.
-TEST(NativePrefill, MmaSyncWideKernelsWithWgmmaDisabled) {
-  MLA_REQUIRE_GPU();
+namespace {
+
+// The mma.sync kernels (the sm_80-89 path) with MLA_DISABLE_WGMMA set, for heads h576 at d_qk 576
+// and h512 at 512: on Hopper other kernels take those CTAs by default.
+void check_mma_sync_kernels(int64_t h576, int64_t h512) {
   ScopedEnv off("MLA_DISABLE_WGMMA", "1");
   Rng rng(fresh_seed());
   for (int64_t d : {576, 512}) {
     PrefillSpec s;
-    s.h_q = d == 576 ? 128 : 40;
+    s.h_q = d == 576 ? h576 : h512;
     s.d_qk = d;
     s.s_q = 3;
     s.topk = 700;
@@ -253,24 +254,18 @@ TEST(NativePrefill, MmaSyncWideKernelsWithWgmmaDisabled) {
   }
 }
 
-// The mma.sync kernels of 16-head CTAs (the sm_80-89 path): on Hopper the fragment kernel
-// (fragment_decode_kernel.h, bf16 rows) takes those CTAs unless MLA_DISABLE_WGMMA is set.
+}  // namespace
+
+// 64-head CTAs: the warpgroup (wgmma) kernel on Hopper.
+TEST(NativePrefill, MmaSyncWideKernelsWithWgmmaDisabled) {
+  MLA_REQUIRE_GPU();
+  check_mma_sync_kernels(128, 40);
+}
+
+// 16-head CTAs: the fragment kernel (fragment_decode_kernel.h, bf16 rows) on Hopper.
 TEST(NativePrefill, MmaSyncNarrowKernelsWithWgmmaDisabled) {
   MLA_REQUIRE_GPU();
-  ScopedEnv off("MLA_DISABLE_WGMMA", "1");
-  Rng rng(fresh_seed());
-  for (int64_t d : {576, 512}) {
-    PrefillSpec s;
-    s.h_q = d == 576 ? 16 : 5;
-    s.d_qk = d;
-    s.s_q = 3;
-    s.topk = 700;
-    s.s_kv = 1200;
-    s.sink = true;
-    s.lengths = true;
-    auto c = make_prefill_case(s, rng);
-    check_native(*c);
-  }
+  check_mma_sync_kernels(16, 5);
 }
 
 TEST(NativePrefill, CompareModeAgreesWithTheReference) {

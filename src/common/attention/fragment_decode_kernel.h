@@ -328,6 +328,19 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinCtas)
       const uint8_t* k0 = rows + size_t(16 * warp + g) * kPitch + 16 * c;
       const uint8_t* k1 = k0 + 8 * size_t(kPitch);
       const uint4* q4 = reinterpret_cast<const uint4*>(q_f);  // fragment::q_read_word
+      // The four k-steps of chunk ch from 16 bf16 values of key g (x) and key g + 8 (y) of the
+      // half, in the order of q's fragments.
+      const auto bf16_steps = [&](int ch, const uint32_t(&x)[8], const uint32_t(&y)[8]) {
+#pragma unroll
+        for (int st = 0; st < 4; ++st) {
+          const uint4 q = q4[fragment::q_read_word(ch, st, lane)];
+          typename Tile::A a;
+          a.r[0] = q.x, a.r[1] = q.y, a.r[2] = q.z, a.r[3] = q.w;
+          typename Tile::B b;
+          b.r[0] = x[2 * st], b.r[1] = x[2 * st + 1], b.r[2] = y[2 * st], b.r[3] = y[2 * st + 1];
+          Tile::mma(sums[st % Cta::kScoreChains], a, b);
+        }
+      };
       if constexpr (!Cta::kExactScores) {
         uint32_t ignore[2], nan[2];
 #pragma unroll
@@ -389,16 +402,7 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinCtas)
                                   v0[1].x, v0[1].y, v0[1].z, v0[1].w};
           const uint32_t x1[8] = {v1[0].x, v1[0].y, v1[0].z, v1[0].w,
                                   v1[1].x, v1[1].y, v1[1].z, v1[1].w};
-#pragma unroll
-          for (int st = 0; st < 4; ++st) {
-            const uint4 q = q4[fragment::q_read_word(ch, st, lane)];
-            typename Tile::A a;
-            a.r[0] = q.x, a.r[1] = q.y, a.r[2] = q.z, a.r[3] = q.w;
-            typename Tile::B b;
-            b.r[0] = x0[2 * st], b.r[1] = x0[2 * st + 1], b.r[2] = x1[2 * st],
-            b.r[3] = x1[2 * st + 1];
-            Tile::mma(sums[st % Cta::kScoreChains], a, b);
-          }
+          bf16_steps(ch, x0, x1);
         }
       }
       // The rope (of a bf16 row: every chunk): 16 bf16 per lane and key, as they are.
@@ -411,16 +415,7 @@ __global__ void __launch_bounds__(Cta::kThreads, Cta::kMinCtas)
         const uint4 x0 = kr0[0], x1 = kr0[1], y0 = kr1[0], y1 = kr1[1];
         const uint32_t kx[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
         const uint32_t ky[8] = {y0.x, y0.y, y0.z, y0.w, y1.x, y1.y, y1.z, y1.w};
-#pragma unroll
-        for (int st = 0; st < 4; ++st) {
-          const uint4 q = q4[fragment::q_read_word(Cta::kNopeChunks + rc, st, lane)];
-          typename Tile::A a;
-          a.r[0] = q.x, a.r[1] = q.y, a.r[2] = q.z, a.r[3] = q.w;
-          typename Tile::B b;
-          b.r[0] = kx[2 * st], b.r[1] = kx[2 * st + 1], b.r[2] = ky[2 * st],
-          b.r[3] = ky[2 * st + 1];
-          Tile::mma(sums[st % Cta::kScoreChains], a, b);
-        }
+        bf16_steps(Cta::kNopeChunks + rc, kx, ky);
       }
       if constexpr (Cta::kScoreChains > 1) {  // in a fixed order
 #pragma unroll
