@@ -279,13 +279,13 @@ TEST(NativeDecode, ClusterPairsGiveTheBitsOfOneCtaPerHeadTile) {
   }
 }
 
-// The other cluster pairs (MLA_PAIR_KERNEL=producer: a producer warpgroup per CTA,
-// warpgroup_pair_keys.h), forced: against float64 and the device reference, over both formats
-// and flavours, 96 and 128 heads, split rows, extra caches, lengths (zero included), invalid
-// indices and a row with every key invalid.
-TEST(NativeDecode, ProducerClusterPairsMatchFloat64) {
-  MLA_REQUIRE_GPU();
-  ScopedEnv on("MLA_CLUSTER_PAIR", "1"), producer("MLA_PAIR_KERNEL", "producer");
+namespace {
+
+// The cluster pairs of MLA_PAIR_KERNEL=`kernel`, forced: against float64 and the device
+// reference, over both formats and flavours, 96 and 128 heads, split rows, extra caches,
+// lengths (zero included), invalid indices and a row with every key invalid.
+void check_pair_kernel(const char* kernel) {
+  ScopedEnv on("MLA_CLUSTER_PAIR", "1"), which("MLA_PAIR_KERNEL", kernel);
   Rng rng(fresh_seed());
   std::vector<DecodeSpec> specs = {
       wide_spec(MLA_KV_FORMAT_V32, 128, 2048, false), wide_spec(MLA_KV_FORMAT_V40, 128, 128, true),
@@ -301,6 +301,21 @@ TEST(NativeDecode, ProducerClusterPairsMatchFloat64) {
     auto c = make_decode_case(s, rng);
     check_native(*c);
   }
+}
+
+}  // namespace
+
+// A producer warpgroup per CTA (warpgroup_pair_keys.h on warpgroup_attention_kernel.h).
+TEST(NativeDecode, ProducerClusterPairsMatchFloat64) {
+  MLA_REQUIRE_GPU();
+  check_pair_kernel("producer");
+}
+
+// The same producer with the consumers split as FlashMLA splits them
+// (warpgroup_split_kernel.h: one leader holds the softmax).
+TEST(NativeDecode, SplitConsumerClusterPairsMatchFloat64) {
+  MLA_REQUIRE_GPU();
+  check_pair_kernel("split");
 }
 
 // The mma.sync kernels of 64-head CTAs (the sm_80-89 path): on Hopper the warpgroup (wgmma)

@@ -92,6 +92,29 @@ MLA_DEVICE MLA_FORCEINLINE void store_output_rows(const DecodeLaunch& L, const C
   }
 }
 
+// The end of head row hr (0-based in the CTA) of a key range: sum and m (base 2) are the
+// row's over the range. Writes lse (and max_logits) where `writer`, or with split ranges
+// (L.splits > 1) the range's lse into lse_part[part_row]; returns the factor of the row's
+// outputs: 1 / sum for a range, the sink's factor / sum for the whole row, 0 where the row has
+// no key (sum 0: out 0, lse +inf, max_logits -inf) or no head. A NaN sum (a NaN key) gives NaN.
+MLA_DEVICE MLA_FORCEINLINE float finish_row(const DecodeLaunch& L, const CtaWork& w,
+                                            int64_t part_row, int hr, float sum, float m,
+                                            bool writer) {
+  const bool empty = sum == 0.0f;
+  const float lse = empty ? 0.0f : (m + log2f(sum)) * kLn2;
+  if (L.splits > 1) {  // normalized by this range's sum; the combine adds the ranges and the sink
+    if (writer) L.lse_part[part_row] = empty ? neg_inf() : lse;
+    return empty ? 0.0f : 1.0f / sum;
+  }
+  if (writer) {
+    L.p.lse[w.bi * L.p.lse_sb + (w.h0 + hr) * L.p.lse_sh + w.si * L.p.lse_ss] =
+        empty ? -neg_inf() : lse;
+    if (L.max_logits != nullptr)  // prefill: s_q is 1 here
+      L.max_logits[w.bi * L.ml_sb + (w.h0 + hr) * L.ml_sh] = empty ? neg_inf() : m * kLn2;
+  }
+  return (empty || hr >= w.nh) ? 0.0f : sink_factor(L.p.sink, L.p.sink_s, w.h0 + hr, lse) / sum;
+}
+
 constexpr float kScoreUnshift = 1.0f / 256.0f;  // 2^(120 - kQShift - kScaleShift)
 constexpr int kOutShift = 56;                   // P V columns of scale tiles are 2^-56 x value
 

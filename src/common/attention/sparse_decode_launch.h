@@ -14,6 +14,8 @@
 //     static constexpr bool kWarpgroup;  // a warpgroup tile: 64-head CTAs of decode and
 //     template <class Source> using Warpgroup = WarpgroupCta<...>;  // prefill, where
 //     template <class Fmt, bool kPair> using DequantWarpgroup = DequantWarpgroupCta<...>;
+//     template <class Source> using SplitWarpgroup = SplitConsumerCta<...>;  // the pairs'
+//                                                                 // MLA_PAIR_KERNEL=split
 //     template <class Fmt> using FragmentNarrow = FragmentDecodeCta<...>;  // decode, 16 heads,
 //                                                                 // where warpgroup_runs()
 //     static void launch_cluster_pair(kernel, ctas, threads, smem, stream, L);  // decode, in
@@ -34,6 +36,7 @@
 #include "warpgroup_attention_kernel.h"
 #include "warpgroup_dequant_kernel.h"
 #include "warpgroup_pair_keys.h"
+#include "warpgroup_split_kernel.h"
 
 namespace mla::attn {
 
@@ -108,12 +111,17 @@ inline PairMode cluster_pair_mode() {
   return std::strcmp(v, "0") == 0 ? PairMode::Off : PairMode::Forced;
 }
 
-// MLA_PAIR_KERNEL=producer: the cluster pairs take the three-warpgroup kernel with a producer
-// warpgroup per CTA (warpgroup_pair_keys.h: measured slower, bench/RESULTS.md) instead of
-// warpgroup_dequant_kernel.h. Read at every call.
-inline bool pair_kernel_is_producer() {
+// MLA_PAIR_KERNEL: the kernel of the cluster pairs. Unset (or anything else):
+// warpgroup_dequant_kernel.h; `producer`: the three-warpgroup kernel with a producer warpgroup
+// per CTA (warpgroup_pair_keys.h: measured slower, bench/RESULTS.md); `split`: the producer
+// with consumers split as FlashMLA splits them (warpgroup_split_kernel.h: not yet run). Read at
+// every call.
+enum class PairKernel { Dequant, Producer, Split };
+inline PairKernel pair_kernel() {
   const char* v = std::getenv("MLA_PAIR_KERNEL");
-  return v != nullptr && std::strcmp(v, "producer") == 0;
+  if (v == nullptr) return PairKernel::Dequant;
+  if (std::strcmp(v, "producer") == 0) return PairKernel::Producer;
+  return std::strcmp(v, "split") == 0 ? PairKernel::Split : PairKernel::Dequant;
 }
 
 // Launches `kernel` (CTA shape Cta) in clusters of two where the device places them, or
@@ -142,10 +150,15 @@ mla_status launch_dequant_warpgroup(const DecodeLaunch& L, const DecodePlan& pla
   const PairMode mode = cluster_pair_mode();
   if (plan.head_tiles == 2 && mode != PairMode::Off) {
     mla_status status = MLA_STATUS_SUCCESS;
-    if (pair_kernel_is_producer()) {
+    const PairKernel kernel = pair_kernel();
+    if (kernel == PairKernel::Producer) {
       using Pair = typename Shapes::template Warpgroup<PairRegisterKeys<Fmt>>;
       if (launch_pairs<Shapes, Pair>(warpgroup_attention_kernel<Pair>, mode, L, plan, stream,
                                      status))
+        return status;
+    } else if (kernel == PairKernel::Split) {
+      using Pair = typename Shapes::template SplitWarpgroup<PairRegisterKeys<Fmt>>;
+      if (launch_pairs<Shapes, Pair>(warpgroup_split_kernel<Pair>, mode, L, plan, stream, status))
         return status;
     } else {
       using Pair = typename Shapes::template DequantWarpgroup<Fmt, true>;

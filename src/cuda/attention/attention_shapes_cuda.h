@@ -92,6 +92,8 @@ struct AttentionShapes {
   using Warpgroup = attn::WarpgroupCta<sm90::WarpgroupTileSm90, Source>;
   template <class Fmt, bool kPair = false>  // decode's 64-head CTAs: keys dequantized by all
   using DequantWarpgroup = attn::DequantWarpgroupCta<sm90::WarpgroupTileSm90, Fmt, kPair>;
+  template <class Source>  // decode's cluster pairs, MLA_PAIR_KERNEL=split
+  using SplitWarpgroup = attn::SplitConsumerCta<sm90::WarpgroupTileSm90, Source>;
   // decode's 16-head CTAs on Hopper: keys by the bulk copy engine, fp8 codes into the
   // fragments of mma.sync (fragment_decode_kernel.h).
   template <class Fmt>

@@ -20,6 +20,8 @@ struct AttentionShapes {
   using Warpgroup = void;
   template <class Fmt, bool kPair = false>
   using DequantWarpgroup = void;
+  template <class Source>
+  using SplitWarpgroup = void;
   static bool warpgroup_runs() { return false; }
   // HIP bounds gridDim.x * blockDim.x by 2^32 - 1.
   static constexpr int64_t kMaxCtas = 4294967295 / Narrow<attn::V32Keys>::kThreads;
